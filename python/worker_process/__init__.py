@@ -1,0 +1,105 @@
+"""worker-process: a tiny binary IPC protocol between a parent process and the worker it spawns.
+
+The parent starts a worker with the channel on fd 3 (an AF_UNIX stream socket); after a
+one-byte handshake each way (``0x00`` from the parent, ``0x01`` in answer) both sides exchange
+frames: a 32-bit big-endian length, then that many payload bytes.
+
+- asyncio parent: ``worker = await create_worker("worker.py")`` (:class:`Worker`)
+- asyncio worker: ``conn = await connect()`` (:class:`Connection`)
+- blocking API: :mod:`worker_process.sync`
+- sans-I/O codec: :class:`Decoder`, :class:`Encoder`
+
+Importing this package imports neither asyncio nor construct: the asyncio API is loaded on
+first use, so a worker using :mod:`worker_process.sync` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._codec import Decoder, DecoderState, Encoder, EncoderState
+from ._errors import (
+    BrokenResourceError,
+    ChannelUnavailableError,
+    ClosedResourceError,
+    EndOfStream,
+    HandshakeByteError,
+    HandshakeTimeoutError,
+    LocalProtocolError,
+    MaxDurationExceededError,
+    MessageTooLargeError,
+    PayloadTooLargeError,
+    ProtocolError,
+    RemoteProtocolError,
+    TruncatedStreamError,
+    WorkerExitError,
+    WorkerProcessError,
+    WorkerStartError,
+)
+from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
+from ._roles import Role
+from ._wire import HEADER_SIZE, MAX_PAYLOAD, PARENT_HANDSHAKE, WORKER_HANDSHAKE
+
+if TYPE_CHECKING:
+    from ._parent import Worker, create_worker
+    from ._worker import Connection, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAX_PAYLOAD",
+    "PARENT_HANDSHAKE",
+    "WORKER_HANDSHAKE",
+    "BrokenResourceError",
+    "ChannelUnavailableError",
+    "ClosedResourceError",
+    "Connection",
+    "Decoder",
+    "DecoderState",
+    "Encoder",
+    "EncoderState",
+    "EndOfStream",
+    "Event",
+    "HandshakeByteError",
+    "HandshakeReceived",
+    "HandshakeTimeoutError",
+    "LocalProtocolError",
+    "MaxDurationExceededError",
+    "MessageReceived",
+    "MessageTooLargeError",
+    "PayloadTooLargeError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Role",
+    "StreamEnded",
+    "TruncatedStreamError",
+    "Worker",
+    "WorkerExitError",
+    "WorkerProcessError",
+    "WorkerStartError",
+    "connect",
+    "create_worker",
+]
+
+_LAZY = {
+    "Worker": "._parent",
+    "create_worker": "._parent",
+    "Connection": "._worker",
+    "connect": "._worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

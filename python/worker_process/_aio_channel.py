@@ -1,0 +1,608 @@
+"""The asyncio transport: frames over a connected non-blocking socket, driven by the loop's
+reader/writer callbacks and the sans-I/O codec.
+
+Writes are coalesced: ``send`` appends the frame to a buffer and the buffer is written at the
+end of the current loop iteration (one ``send``/``sendmsg`` for many frames), so a sender that
+never waits pays no syscall per message. Large payloads are not copied: they go out with
+``sendmsg`` next to their header. Reads land in the decoder's buffer (a large payload's own
+buffer while it arrives) and whole batches of frames are parsed per ``recv_into``.
+
+Both directions are bounded: ``send`` waits while more than ``WRITE_HIGH_WATER`` bytes are
+queued, and reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait
+for a consumer, so a slow peer exerts back-pressure instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import heapq
+import inspect
+import itertools
+import select
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._codec import LARGE_PAYLOAD, BytesLike, Decoder, DecoderState, Encoder
+from ._errors import (
+    BrokenResourceError,
+    ClosedResourceError,
+    EndOfStream,
+    ProtocolError,
+    WorkerProcessError,
+)
+
+WRITE_HIGH_WATER = 1 << 18
+READ_HIGH_WATER = 1 << 22
+READ_LOW_WATER = 1 << 20
+_IOV_MAX = 512
+
+MessageHandler = Callable[[bytes], object]
+
+
+class PeerGoneError(WorkerProcessError):
+    """The peer closed both directions of the channel (its process is gone) instead of
+    ending its stream with a half-close."""
+
+
+class AsyncChannel:
+    """One end of the channel on an asyncio loop. Not thread-safe (like every asyncio object).
+
+    ``on_broken`` is called once, with the error, when the channel breaks in either direction;
+    ``hup_is_broken`` makes an end of stream count as a break when the peer closed its whole
+    socket rather than half-closing it (a worker uses that to tell "parent gone" from
+    "parent finished").
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        decoder: Decoder,
+        encoder: Encoder,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        hup_is_broken: bool = False,
+    ) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._loop = loop
+        self._decoder = decoder
+        self._encoder = encoder
+        self._hup_is_broken = hup_is_broken
+        self.on_broken: Callable[[BaseException], None] | None = None
+        # read side
+        self._inbox: deque[bytes] = deque()
+        self._inbox_bytes = 0
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._handshake_waiter: asyncio.Future[None] | None = None
+        self._reading = False
+        self._paused = False
+        self._eof = False
+        self._read_error: BaseException | None = None
+        self._onmessage: MessageHandler | None = None
+        self._dispatching = False
+        self._ended_waiters: list[asyncio.Future[None]] = []
+        # write side
+        self._small = bytearray()
+        self._chunks: deque[BytesLike] = deque()
+        self._queued = 0  # bytes ever queued
+        self._written = 0  # bytes ever written
+        self._write_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._flush_scheduled = False
+        self._writing = False
+        self._write_error: BaseException | None = None
+        self._shutdown_requested = False
+        self._write_shut = False
+        self._closed = False
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin reading."""
+        self._start_reading()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def read_done(self) -> bool:
+        """The peer's stream ended (cleanly or not), or this side closed."""
+        return self._eof or self._read_error is not None or self._closed
+
+    def close(self) -> None:
+        """Close the socket at once; pending sends fail with ClosedResourceError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_reading()
+        self._stop_writing()
+        err = ClosedResourceError("the channel was closed")
+        self._fail_writers(err)
+        self._wake_reader()
+        self._wake_ended()
+        self._sock.close()
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def write_handshake(self) -> None:
+        """Queue this side's handshake byte and write it at once."""
+        self._small += self._encoder.handshake()
+        self._queued += 1
+        self._flush()
+
+    async def wait_handshake(self) -> None:
+        """Wait for the peer's handshake byte.
+
+        Raises:
+            RemoteProtocolError: a wrong byte, or the stream ended first (TruncatedStreamError).
+            BrokenResourceError: the socket failed.
+        """
+        if not self._decoder.handshake_done and not self.read_done:
+            self._handshake_waiter = self._loop.create_future()
+            try:
+                await self._handshake_waiter
+            finally:
+                self._handshake_waiter = None
+        if not self._decoder.handshake_done:
+            self._raise_read_error(handshake=True)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _start_reading(self) -> None:
+        if not self._reading and not self.read_done:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        decoder = self._decoder
+        try:
+            n = self._sock.recv_into(decoder.get_buffer())
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._break(exc)
+            return
+        if n == 0:
+            self._on_eof()
+            return
+        try:
+            payloads = decoder.buffer_updated(n)
+        except ProtocolError as exc:
+            self._break(exc)
+            return
+        waiter = self._handshake_waiter
+        if waiter is not None and decoder.handshake_done and not waiter.done():
+            waiter.set_result(None)
+        if payloads:
+            self._deliver(payloads)
+        if decoder.state is DecoderState.ERROR:
+            try:
+                decoder.feed_payloads(b"")
+            except ProtocolError as exc:
+                self._break(exc)
+
+    def read_available(self) -> None:
+        """Read and deliver everything the kernel holds now, without waiting (used once the
+        peer process has exited, so that nothing it wrote is left unread)."""
+        was_paused = self._paused
+        if was_paused:
+            self._paused = False
+        while not self.read_done:
+            try:
+                n = self._sock.recv_into(self._decoder.get_buffer())
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._break(exc)
+                break
+            if n == 0:
+                self._on_eof()
+                break
+            try:
+                payloads = self._decoder.buffer_updated(n)
+            except ProtocolError as exc:
+                self._break(exc)
+                break
+            if payloads:
+                self._deliver(payloads, may_pause=False)
+        if was_paused and not self.read_done and self._inbox_bytes > READ_LOW_WATER:
+            self._paused = True
+            self._stop_reading()
+
+    def _on_eof(self) -> None:
+        self._stop_reading()
+        try:
+            self._decoder.feed_eof()
+        except ProtocolError as exc:
+            self._break(exc)
+            return
+        if self._hup_is_broken and self._peer_hung_up():
+            self._break(PeerGoneError("the parent closed the channel without finishing (gone)"))
+            return
+        self._eof = True
+        if self._handshake_waiter is not None and not self._handshake_waiter.done():
+            self._handshake_waiter.set_result(None)
+        self._wake_reader()
+        self._maybe_ended()
+
+    def _peer_hung_up(self) -> bool:
+        # A peer that half-closed (shutdown(SHUT_WR)) leaves POLLHUP clear; a peer whose socket
+        # was released (process exit, close()) sets it.
+        poller = select.poll()
+        poller.register(self._fd, select.POLLOUT)
+        return any(ev & select.POLLHUP for _, ev in poller.poll(0))
+
+    def _deliver(self, payloads: list[bytes], *, may_pause: bool = True) -> None:
+        handler = self._onmessage
+        if handler is not None and not self._inbox and not self._dispatching:
+            for index, payload in enumerate(payloads):
+                result = self._call_handler(handler, payload)
+                if result is not None:
+                    self._queue(payloads[index + 1 :])
+                    self._dispatch_async(result)
+                    break
+        else:
+            self._queue(payloads)
+        if may_pause and self._inbox_bytes > READ_HIGH_WATER and self._reading:
+            self._paused = True
+            self._stop_reading()
+
+    def _queue(self, payloads: list[bytes]) -> None:
+        if not payloads:
+            return
+        self._inbox.extend(payloads)
+        self._inbox_bytes += sum(map(len, payloads))
+        self._wake_reader()
+
+    def _call_handler(self, handler: MessageHandler, payload: bytes) -> Awaitable[Any] | None:
+        try:
+            result = handler(payload)
+        except Exception as exc:
+            self._report_handler_error(exc)
+            return None
+        if inspect.isawaitable(result):
+            return result
+        return None
+
+    def _report_handler_error(self, exc: BaseException) -> None:
+        self._loop.call_exception_handler(
+            {"message": "onmessage handler raised", "exception": exc, "channel": self}
+        )
+
+    def _dispatch_async(self, first: Awaitable[Any]) -> None:
+        self._dispatching = True
+        self._loop.create_task(self._dispatcher(first))
+
+    async def _dispatcher(self, first: Awaitable[Any]) -> None:
+        pending: Awaitable[Any] | None = first
+        try:
+            while True:
+                if pending is not None:
+                    try:
+                        await pending
+                    except Exception as exc:
+                        self._report_handler_error(exc)
+                handler = self._onmessage
+                if handler is None or not self._inbox:
+                    return
+                payload = self._take()
+                pending = self._call_handler(handler, payload)
+        finally:
+            self._dispatching = False
+            self._maybe_ended()
+
+    def _take(self) -> bytes:
+        payload = self._inbox.popleft()
+        self._inbox_bytes -= len(payload)
+        if self._paused and self._inbox_bytes <= READ_LOW_WATER:
+            self._paused = False
+            self._start_reading()
+        return payload
+
+    @property
+    def onmessage(self) -> MessageHandler | None:
+        return self._onmessage
+
+    @onmessage.setter
+    def onmessage(self, handler: MessageHandler | None) -> None:
+        self._onmessage = handler
+        if handler is None or self._dispatching:
+            return
+        while self._inbox and self._onmessage is handler:
+            result = self._call_handler(handler, self._take())
+            if result is not None:
+                self._dispatch_async(result)
+                return
+        self._maybe_ended()
+
+    def _wake_reader(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None:
+            self._recv_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def recv(self) -> bytes:
+        """The next message.
+
+        Raises:
+            EndOfStream: the peer ended its stream and every message was received.
+            BrokenResourceError: the channel broke (``__cause__`` says how).
+            ClosedResourceError: this side closed the channel.
+        """
+        if self._inbox:
+            return self._take()
+        while True:
+            if self._inbox:
+                return self._take()
+            if self._closed:
+                raise ClosedResourceError("the channel was closed")
+            if self._read_error is not None:
+                self._raise_read_error()
+            if self._eof:
+                raise EndOfStream("the peer ended its stream")
+            if self._recv_waiter is not None:
+                raise RuntimeError("recv() is already being awaited by another task")
+            self._recv_waiter = self._loop.create_future()
+            await self._recv_waiter
+
+    def _raise_read_error(self, *, handshake: bool = False) -> None:
+        err = self._read_error
+        if handshake and isinstance(err, ProtocolError):
+            raise err
+        if err is None:
+            if self._closed:
+                raise ClosedResourceError("the channel was closed")
+            raise EndOfStream("the peer ended its stream")
+        raise BrokenResourceError(f"the channel broke: {err}") from err
+
+    def _all_read(self) -> bool:
+        # With a handler, "read" means handed to it; without one, queued for recv().
+        return (
+            self.read_done
+            and not self._dispatching
+            and not (self._inbox and self._onmessage is not None)
+        )
+
+    def _maybe_ended(self) -> None:
+        if self._ended_waiters and self._all_read():
+            self._wake_ended()
+
+    def _wake_ended(self) -> None:
+        waiters, self._ended_waiters = self._ended_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_read_done(self) -> None:
+        """Wait until the peer's stream ended and every message was dispatched or queued."""
+        while not self._all_read():
+            fut = self._loop.create_future()
+            self._ended_waiters.append(fut)
+            await fut
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise ClosedResourceError("the channel was closed")
+        if self._write_error is not None:
+            raise BrokenResourceError(
+                f"the channel broke: {self._write_error}"
+            ) from self._write_error
+        if self._shutdown_requested:
+            raise ClosedResourceError("this side already finished its stream")
+
+    def _enqueue(self, data: BytesLike) -> tuple[int, bool]:
+        """Queue one frame; return the byte count it ends at and whether the caller must wait
+        for it to be written out entirely (a large mutable payload)."""
+        self._check_writable()
+        size = len(data) if type(data) is bytes else memoryview(data).nbytes
+        header = self._encoder.header(size)
+        if size < LARGE_PAYLOAD:
+            small = self._small
+            small += header
+            small += data
+            whole = False
+        else:
+            if self._small:
+                self._chunks.append(self._small)
+                self._small = bytearray()
+            self._chunks.append(header)
+            self._chunks.append(data)
+            whole = type(data) is not bytes
+        self._queued += 4 + size
+        if not self._flush_scheduled and not self._writing:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+        return self._queued, whole
+
+    async def send(self, data: BytesLike) -> None:
+        """Queue one message; return once at most ``WRITE_HIGH_WATER`` bytes are queued
+        (or, for a large ``bytearray``/``memoryview``, once it is written out, so the caller
+        may reuse it).
+
+        Raises:
+            PayloadTooLargeError: over the wire maximum.
+            ClosedResourceError: this side closed or finished.
+            BrokenResourceError: the channel broke.
+        """
+        end, whole = self._enqueue(data)
+        target = end if whole else end - WRITE_HIGH_WATER
+        if self._written < target:
+            await self._wait_written(target)
+
+    async def _wait_written(self, target: int) -> None:
+        fut: asyncio.Future[None] = self._loop.create_future()
+        heapq.heappush(self._write_waiters, (target, next(self._seq), fut))
+        await fut
+
+    async def drain(self) -> None:
+        """Wait until every queued byte is written to the socket.
+
+        Raises:
+            BrokenResourceError, ClosedResourceError: as :meth:`send`.
+        """
+        if self._written < self._queued:
+            if not self._flush_scheduled and not self._writing:
+                self._flush()
+            if self._written < self._queued:
+                await self._wait_written(self._queued)
+        if self._write_error is not None:
+            raise BrokenResourceError(
+                f"the channel broke: {self._write_error}"
+            ) from self._write_error
+
+    async def finish(self) -> None:
+        """Write everything queued, then shut down the write side (end of stream).
+        Idempotent.
+
+        Raises:
+            BrokenResourceError: the channel broke before everything was written.
+            ClosedResourceError: the channel was closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("the channel was closed")
+        self._shutdown_requested = True
+        await self.drain()
+        self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        if self._write_shut or self._closed:
+            return
+        self._write_shut = True
+        try:
+            self._encoder.end()
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._write_broke(exc)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._closed or self._write_error is not None:
+            return
+        if self._small:
+            self._chunks.append(self._small)
+            self._small = bytearray()
+        chunks = self._chunks
+        sock = self._sock
+        while chunks:
+            try:
+                if len(chunks) == 1:
+                    n = sock.send(chunks[0])
+                else:
+                    n = sock.sendmsg(list(itertools.islice(chunks, _IOV_MAX)))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._write_broke(exc)
+                return
+            self._written += n
+            while n:
+                head = chunks[0]
+                size = len(head) if type(head) is not memoryview else head.nbytes
+                if n >= size:
+                    chunks.popleft()
+                    n -= size
+                else:
+                    chunks[0] = memoryview(head)[n:]
+                    n = 0
+        if chunks:
+            if not self._writing:
+                self._loop.add_writer(self._fd, self._flush)
+                self._writing = True
+        elif self._writing:
+            self._stop_writing()
+        self._wake_writers()
+
+    def _stop_writing(self) -> None:
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+
+    def _wake_writers(self) -> None:
+        waiters = self._write_waiters
+        written = self._written
+        while waiters and waiters[0][0] <= written:
+            fut = heapq.heappop(waiters)[2]
+            if not fut.done():
+                fut.set_result(None)
+
+    def _fail_writers(self, exc: BaseException) -> None:
+        waiters, self._write_waiters = self._write_waiters, []
+        for _, _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # a sender that gave up waiting must not leave it unretrieved
+
+    def _write_broke(self, exc: OSError) -> None:
+        if self._write_error is not None:
+            return
+        self._write_error = exc
+        self._stop_writing()
+        self._chunks.clear()
+        self._small = bytearray()
+        broken = BrokenResourceError(f"the channel broke: {exc}")
+        broken.__cause__ = exc
+        self._fail_writers(broken)
+        if self.on_broken is not None:
+            self.on_broken(exc)
+
+    def flush_blocking(self, timeout: float) -> None:
+        """Write what is still queued, blocking for at most ``timeout`` seconds in all (used
+        at interpreter exit, when no loop runs any more). Never raises."""
+        if self._closed or self._write_error is not None:
+            return
+        if self._small:
+            self._chunks.append(self._small)
+            self._small = bytearray()
+        if not self._chunks:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.settimeout(timeout)
+            for chunk in self._chunks:
+                self._sock.sendall(chunk)
+            self._chunks.clear()
+            if self._shutdown_requested:
+                self._sock.shutdown(socket.SHUT_WR)
+
+    def release_after_peer_exit(self) -> None:
+        """The peer process exited and its stream was read to the end: free the socket.
+        Messages already received can still be taken; sends fail with BrokenResourceError."""
+        if self._closed:
+            return
+        if self._write_error is None:
+            self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
+        self._stop_reading()
+        self._sock.close()
+
+    # -- breaking ----------------------------------------------------------------------------
+
+    def _break(self, exc: BaseException) -> None:
+        """The read side failed (protocol error, OS error, peer gone)."""
+        if self._read_error is not None or self._closed:
+            return
+        self._read_error = exc
+        self._stop_reading()
+        waiter = self._handshake_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._wake_reader()
+        self._maybe_ended()
+        if self.on_broken is not None:
+            self.on_broken(exc)
+
+    @property
+    def read_error(self) -> BaseException | None:
+        return self._read_error

@@ -1,0 +1,376 @@
+"""The asyncio parent: :func:`create_worker` and :class:`Worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal as _signal
+import socket
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from ._aio_channel import AsyncChannel
+from ._codec import Decoder, Encoder
+from ._errors import (
+    BrokenResourceError,
+    HandshakeTimeoutError,
+    MaxDurationExceededError,
+    RemoteProtocolError,
+    TruncatedStreamError,
+    WorkerExitError,
+    WorkerProcessError,
+    WorkerStartError,
+)
+from ._messages import MessageStream
+from ._roles import Role
+from ._spawn import SpawnedChild, StdioSpec, build_argv, spawn_worker
+from ._wire import MAX_PAYLOAD
+
+__all__ = ["Worker", "create_worker"]
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = _signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with code {returncode}"
+
+
+async def create_worker(
+    file: str | os.PathLike[str],
+    args: Sequence[str] = (),
+    *,
+    is_command: bool = False,
+    handshake_timeout: float = 60.0,
+    max_duration: float | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: StdioSpec = None,
+    stdout: StdioSpec = None,
+    stderr: StdioSpec = None,
+    max_message_size: int = MAX_PAYLOAD,
+) -> Worker:
+    """Start a worker and complete the handshake.
+
+    ``file`` runs under this Python interpreter, or under Node.js when it ends in ``.js``,
+    ``.mjs`` or ``.cjs``; with ``is_command=True`` it is the program itself. The worker gets
+    the channel on fd 3; its stdio is the parent's unless ``stdin``/``stdout``/``stderr`` say
+    otherwise (``subprocess.PIPE``, ``DEVNULL``, ``STDOUT``, an fd or a file object). With
+    ``PIPE``, :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
+
+    ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
+    ``max_message_size`` bounds the messages accepted from the worker.
+
+    Raises:
+        WorkerStartError: the program could not be started, or exited before the handshake
+            (``returncode`` says how).
+        HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
+            killed.
+        HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
+            killed.
+    """
+    loop = asyncio.get_running_loop()
+    argv = build_argv(file, args, is_command)
+    decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
+    if max_duration is not None and max_duration <= 0:
+        raise ValueError("max_duration must be positive (or None for no limit)")
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        child = spawn_worker(
+            argv, theirs, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    worker = Worker(loop, child, mine, decoder, argv, max_duration)
+    await worker._handshake(handshake_timeout)
+    return worker
+
+
+class Worker(MessageStream):
+    """A running worker process, seen from its parent. Create it with :func:`create_worker`.
+
+    Use it as ``async with``: leaving the block calls :meth:`close`, which always reaps the
+    child. Messages: :meth:`send`, :meth:`recv`, ``async for``, or :attr:`onmessage`.
+    """
+
+    #: The worker's process id.
+    pid: int
+    #: The command line it runs.
+    args: list[str]
+    #: Resolves to ``None`` when the worker exits with code 0 after everything it sent was
+    #: read; fails with :class:`WorkerExitError` (``returncode``/``signal``),
+    #: :class:`MaxDurationExceededError`, or :class:`BrokenResourceError` (the worker broke
+    #: the protocol and was killed; ``__cause__`` is the protocol error) otherwise.
+    lifetime: asyncio.Future[None]
+    #: With ``stdin=PIPE``, a writer to the worker's stdin.
+    stdin: asyncio.StreamWriter | None
+    #: With ``stdout=PIPE`` / ``stderr=PIPE``, readers of the worker's output.
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        child: SpawnedChild,
+        sock: socket.socket,
+        decoder: Decoder,
+        argv: list[str],
+        max_duration: float | None,
+    ) -> None:
+        """Internal: use ``await create_worker(...)``."""
+        self._loop = loop
+        self.pid = child.pid
+        self.args = argv
+        self._child = child
+        self._returncode: int | None = None
+        self._kill_reason: WorkerProcessError | None = None
+        self._max_duration = max_duration
+        self._deadline: asyncio.TimerHandle | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self.lifetime = loop.create_future()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self.stdin = self.stdout = self.stderr = None
+        self._pipe_transports: list[asyncio.BaseTransport] = []
+        self._pidfd = os.pidfd_open(child.pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+        self._channel = AsyncChannel(sock, decoder, Encoder(Role.PARENT), loop=loop)
+        self._channel.on_broken = self._on_broken
+        self._channel.start()
+        self._channel.write_handshake()
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    async def _handshake(self, timeout: float) -> None:
+        try:
+            await self._connect_pipes()
+            await self._await_handshake(timeout)
+        except BaseException:
+            await self._abort()
+            raise
+        if self._max_duration is not None and self._returncode is None:
+            self._deadline = self._loop.call_later(self._max_duration, self._on_max_duration)
+
+    async def _await_handshake(self, timeout: float) -> None:
+        handshake = self._loop.create_task(self._channel.wait_handshake())
+        waiting: set[asyncio.Future[object]] = {handshake, self._exited}  # type: ignore[arg-type]
+        try:
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not handshake.done():
+                handshake.cancel()
+                with contextlib.suppress(BaseException):
+                    await handshake
+        if handshake in done:
+            exc = handshake.exception()
+            if exc is None:
+                return
+            if isinstance(exc, TruncatedStreamError | BrokenResourceError):
+                # The worker closed its end first: report how the process ended, if it did.
+                await self._wait_exit(min(timeout, 5.0))
+                if self._returncode is not None:
+                    raise WorkerStartError(
+                        f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
+                        " handshake", returncode=self._returncode
+                    ) from exc
+            raise exc
+        if self._exited in done:
+            # Exited; what it wrote is still readable.
+            self._channel.read_available()
+            if self._channel._decoder.handshake_done:
+                return
+            assert self._returncode is not None
+            raise WorkerStartError(
+                f"worker {self.args!r} {_describe_exit(self._returncode)} before the handshake",
+                returncode=self._returncode,
+            )
+        raise HandshakeTimeoutError(
+            f"worker {self.args!r} sent no handshake byte within {timeout} s; it was killed"
+        )
+
+    async def _connect_pipes(self) -> None:
+        child, loop = self._child, self._loop
+        if child.stdin is not None:
+            writer, protocol = await loop.connect_write_pipe(
+                asyncio.streams.FlowControlMixin, os.fdopen(child.stdin, "wb", buffering=0)
+            )
+            self.stdin = asyncio.StreamWriter(writer, protocol, None, loop)
+            self._pipe_transports.append(writer)
+        for fd, name in ((child.stdout, "stdout"), (child.stderr, "stderr")):
+            if fd is None:
+                continue
+            reader = asyncio.StreamReader(loop=loop)
+
+            def protocol_factory(
+                reader: asyncio.StreamReader = reader,
+            ) -> asyncio.StreamReaderProtocol:
+                return asyncio.StreamReaderProtocol(reader)
+
+            transport, _ = await loop.connect_read_pipe(
+                protocol_factory, os.fdopen(fd, "rb", buffering=0)
+            )
+            setattr(self, name, reader)
+            self._pipe_transports.append(transport)
+
+    async def _abort(self) -> None:
+        """Kill, reap and release everything (a failed start)."""
+        self.kill(_signal.SIGKILL)
+        await asyncio.shield(self._exited)
+        self._release()
+        self._retrieve_lifetime()
+
+    # -- the process -------------------------------------------------------------------------
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the worker was reaped (``-N``: killed by signal N)."""
+        return self._returncode
+
+    def kill(self, signal: int = _signal.SIGTERM) -> None:
+        """Send ``signal`` to the worker (no effect once it was reaped)."""
+        if self._returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                _signal.pidfd_send_signal(self._pidfd, signal)
+
+    async def wait(self) -> int:
+        """Wait for the worker to exit; return its exit status (``-N``: signal N)."""
+        return await asyncio.shield(self._exited)
+
+    def _on_exit(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 255 << 8  # reaped by someone else: the status is lost
+        if pid == 0:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        returncode = os.waitstatus_to_exitcode(status)
+        self._returncode = returncode
+        if self._deadline is not None:
+            self._deadline.cancel()
+        # Everything the worker wrote before exiting is in our receive buffer now.
+        self._channel.read_available()
+        if self._channel.read_done:
+            self._channel.release_after_peer_exit()
+        self._exited.set_result(returncode)
+        self._settle_lifetime(returncode)
+
+    def _settle_lifetime(self, returncode: int) -> None:
+        if self.lifetime.done():
+            return
+        reason = self._kill_reason
+        if reason is not None:
+            if isinstance(reason, MaxDurationExceededError):
+                reason = MaxDurationExceededError(
+                    str(reason), returncode=returncode, max_duration=reason.max_duration
+                )
+            self.lifetime.set_exception(reason)
+        elif returncode == 0:
+            self.lifetime.set_result(None)
+        else:
+            self.lifetime.set_exception(
+                WorkerExitError(
+                    f"worker {self.args!r} {_describe_exit(returncode)}", returncode=returncode
+                )
+            )
+
+    def _on_max_duration(self) -> None:
+        self._deadline = None
+        if self._returncode is None and self._kill_reason is None:
+            assert self._max_duration is not None
+            self._kill_reason = MaxDurationExceededError(
+                f"worker {self.args!r} ran longer than max_duration={self._max_duration} s"
+                " and was killed",
+                returncode=-_signal.SIGKILL,
+                max_duration=self._max_duration,
+            )
+            self.kill(_signal.SIGKILL)
+
+    def _on_broken(self, exc: BaseException) -> None:
+        # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
+        # (the worker closed or died) is left to the exit status.
+        if isinstance(exc, RemoteProtocolError) and self._returncode is None:
+            if self._kill_reason is None:
+                broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
+                broken.__cause__ = exc
+                self._kill_reason = broken
+            self.kill(_signal.SIGKILL)
+
+    async def _wait_exit(self, timeout: float) -> bool:
+        if self._returncode is None:
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exited), timeout)
+        return self._returncode is not None
+
+    # -- closing -----------------------------------------------------------------------------
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """End the worker cleanly, and always reap it.
+
+        Sends everything queued, ends this side's stream (a worker reading with ``async for``
+        sees its loop end), and waits up to ``timeout`` seconds for the worker to exit; then
+        sends SIGTERM and waits ``timeout`` more; then SIGKILL. Does not raise for the
+        worker's exit status: see :attr:`lifetime`, :attr:`returncode`. Idempotent.
+        """
+        if self._close_task is None:
+            self._close_task = self._loop.create_task(self._close(timeout))
+        await asyncio.shield(self._close_task)
+
+    async def _close(self, timeout: float) -> None:
+        try:
+            if self._returncode is None:
+                start = self._loop.time()
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError, WorkerProcessError):
+                    await asyncio.wait_for(self._channel.finish(), timeout)
+                left = max(0.0, timeout - (self._loop.time() - start))
+                if not await self._wait_exit(left):
+                    self.kill(_signal.SIGTERM)
+                    if not await self._wait_exit(timeout):
+                        self.kill(_signal.SIGKILL)
+                        await asyncio.shield(self._exited)
+        finally:
+            if self._returncode is None:  # cancelled: still never leave a child behind
+                self.kill(_signal.SIGKILL)
+            self._release()
+            self._retrieve_lifetime()
+
+    def _release(self) -> None:
+        self._channel.close()
+        for transport in self._pipe_transports:
+            transport.close()
+        if self._deadline is not None:
+            self._deadline.cancel()
+
+    def _retrieve_lifetime(self) -> None:
+        # Whoever closes the worker has the outcome in ``lifetime`` and ``returncode``; an
+        # unobserved failure must not also be logged as "never retrieved".
+        def mark(fut: asyncio.Future[None]) -> None:
+            if not fut.cancelled():
+                fut.exception()
+
+        self.lifetime.add_done_callback(mark)
+
+    async def __aenter__(self) -> Worker:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if self._returncode is None else _describe_exit(self._returncode)
+        return f"<Worker pid={self.pid} {state} args={self.args!r}>"
+
