@@ -32,6 +32,8 @@ _pack_header = _HEADER.pack
 #: Payloads at least this long are assembled in a buffer of their own, allocated once at
 #: their announced length, instead of in the decoder's shared reassembly buffer.
 LARGE_PAYLOAD: Final = 1 << 16
+#: A large payload's buffer starts at most this big and doubles as its bytes arrive.
+PREALLOCATE: Final = 1 << 24
 #: Size of the scratch buffer :meth:`Decoder.get_buffer` lends for small frames.
 SCRATCH_SIZE: Final = 1 << 18
 
@@ -76,6 +78,7 @@ class Decoder:
     __slots__ = (
         "_big",
         "_big_lent",
+        "_big_need",
         "_big_pos",
         "_buf",
         "_error",
@@ -96,7 +99,8 @@ class Decoder:
         self.handshake_done = False
         self._buf = bytearray()  # a partial frame header, or a partial small frame
         self._big: bytearray | None = None  # a large payload being assembled
-        self._big_pos = 0
+        self._big_pos = 0  # bytes of it received
+        self._big_need = 0  # its announced length (the buffer grows towards it)
         self._big_lent = False
         self._scratch: memoryview | None = None
         self._error: ProtocolError | None = None
@@ -140,7 +144,8 @@ class Decoder:
         if state is _FRAMES:
             big = self._big
             if big is not None:
-                self._fail(TruncatedStreamError(stage="payload", missing=len(big) - self._big_pos))
+                missing = self._big_need - self._big_pos
+                self._fail(TruncatedStreamError(stage="payload", missing=missing))
             buf = self._buf
             if buf:
                 if len(buf) < HEADER_SIZE:
@@ -179,11 +184,16 @@ class Decoder:
         big = self._big
         if big is not None:
             pos = self._big_pos
-            need = len(big) - pos
+            need = self._big_need - pos
             if len(data) < need:
-                big[pos : pos + len(data)] = data
-                self._big_pos = pos + len(data)
+                end = pos + len(data)
+                while end > len(big):
+                    self._grow(big)
+                big[pos:end] = data
+                self._big_pos = end
                 return out
+            while len(big) < self._big_need:
+                self._grow(big)
             big[pos:] = memoryview(data)[:need]
             self._big = None
             out.append(bytes(big))
@@ -234,11 +244,14 @@ class Decoder:
         if n - i >= HEADER_SIZE:
             (length,) = _unpack_header(data, i)
             if length >= LARGE_PAYLOAD:
-                big = bytearray(length)
+                # Allocate for what may come, not for what the header claims: a header
+                # announcing 4 GiB followed by nothing must not cost 4 GiB.
                 got = n - i - HEADER_SIZE
+                big = bytearray(min(length, max(PREALLOCATE, 2 * got)))
                 big[:got] = memoryview(data)[i + HEADER_SIZE : n]
                 self._big = big
                 self._big_pos = got
+                self._big_need = length
                 self._buf = bytearray()
                 return
         if data is self._buf:
@@ -250,9 +263,12 @@ class Decoder:
         """A writable buffer to receive the peer's next bytes into (``recv_into``), then pass
         the count to :meth:`buffer_updated`. While a large payload is arriving this is the
         payload's own buffer, so its bytes are received in place; otherwise a scratch buffer.
+        Release it (drop every reference) before calling :meth:`buffer_updated`.
         """
         big = self._big
         if big is not None and self._state is _FRAMES:
+            if self._big_pos == len(big):
+                self._grow(big)
             self._big_lent = True
             return memoryview(big)[self._big_pos :]
         self._big_lent = False
@@ -270,13 +286,18 @@ class Decoder:
             big = self._big
             assert big is not None
             pos = self._big_pos + nbytes
-            if pos < len(big):
+            if pos < self._big_need:
                 self._big_pos = pos
                 return []
             self._big = None
             return [bytes(big)]
         assert self._scratch is not None
         return self.feed_payloads(self._scratch[:nbytes])
+
+    def _grow(self, big: bytearray) -> None:
+        """Double the large payload's buffer, up to its announced length. ``bytes(n)`` comes
+        from calloc, so the new space costs nothing until bytes arrive in it."""
+        big += bytes(min(self._big_need, 2 * len(big)) - len(big))
 
     # -- errors ----------------------------------------------------------------------------
 

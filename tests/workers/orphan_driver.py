@@ -1,0 +1,59 @@
+"""Runs ``middle_parent.py WORKER...`` as a child subreaper, SIGKILLs the middle parent once
+its worker is up, and prints JSON: the worker's exit code and how long it took to exit.
+
+Being a subreaper (prctl PR_SET_CHILD_SUBREAPER) makes the orphaned worker this process's
+child, so its exit status can be waited for. Exits 2 if anything takes longer than 30 s.
+"""
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+middle = subprocess.Popen(
+    [sys.executable, str(Path(__file__).with_name("middle_parent.py")), *sys.argv[1:]],
+    stdout=subprocess.PIPE, text=True,
+)
+assert middle.stdout is not None
+# The worker prints "PID INHERITABLE" after connecting; the middle parent prints the worker's
+# pid after the handshake. Wait for both.
+worker_pid = None
+worker_line = None
+deadline = time.monotonic() + 30
+while (worker_pid is None or worker_line is None) and time.monotonic() < deadline:
+    line = middle.stdout.readline()
+    if not line:
+        break
+    fields = line.split()
+    if len(fields) == 2:
+        worker_line = fields
+    elif len(fields) == 1:
+        worker_pid = int(fields[0])
+if worker_pid is None or worker_line is None:
+    sys.exit(f"worker did not come up: pid={worker_pid} line={worker_line}")
+
+middle.kill()  # SIGKILL: no chance to close anything
+middle.wait()
+killed_at = time.monotonic()
+while True:
+    pid, status = os.waitpid(worker_pid, os.WNOHANG)
+    if pid:
+        break
+    if time.monotonic() - killed_at > 30:
+        os.kill(worker_pid, signal.SIGKILL)
+        sys.exit(2)
+    time.sleep(0.005)  # polling a non-child-until-now process: no fd to wait on
+print(json.dumps({
+    "exit_code": os.waitstatus_to_exitcode(status),
+    "seconds": time.monotonic() - killed_at,
+    "fd3_inheritable_in_worker": worker_line[1],
+}))
