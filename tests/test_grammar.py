@@ -3,6 +3,7 @@ must agree with it."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -29,7 +30,7 @@ roles_st = st.sampled_from(list(Role))
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def fast_parse(sender: Role, chunks: list[bytes], limit: int | None) -> list[bytes]:

@@ -6,7 +6,6 @@ import os
 
 from worker_process import connect
 
-
 # Before the event loop exists (it opens fds of its own).
 fds = []
 for fd in range(1024):
