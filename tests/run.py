@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     py = ensure_venv()
     env = _env()
     sys.path.insert(0, str(ROOT / "tests"))
-    from nodes import find_nodes, install_interop_packages  # noqa: PLC0415
+    from nodes import find_nodes, install_interop_packages
 
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [str(py), "-m", "ruff", "check", "python", "tests", "fuzz", "bench",
