@@ -9,13 +9,12 @@ frames: a 32-bit big-endian length, then that many payload bytes.
 - blocking API: :mod:`worker_process.sync`
 - sans-I/O codec: :class:`Decoder`, :class:`Encoder`
 
-Importing this package imports neither asyncio nor construct: the asyncio API is loaded on
-first use, so a worker using :mod:`worker_process.sync` starts fast.
+Importing this package imports neither asyncio nor construct (nor typing or dataclasses): the
+asyncio API and the event classes are loaded on first use, so a worker using
+:mod:`worker_process.sync` starts fast.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from ._codec import Decoder, DecoderState, Encoder, EncoderState
 from ._errors import (
@@ -36,11 +35,14 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
-from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
 from ._roles import Role
 from ._wire import HEADER_SIZE, MAX_PAYLOAD, PARENT_HANDSHAKE, WORKER_HANDSHAKE
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
     from ._parent import Worker, create_worker
     from ._worker import Connection, connect
 
@@ -87,6 +89,10 @@ _LAZY = {
     "create_worker": "._parent",
     "Connection": "._worker",
     "connect": "._worker",
+    "Event": "._events",
+    "HandshakeReceived": "._events",
+    "MessageReceived": "._events",
+    "StreamEnded": "._events",
 }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import Final, NoReturn
 
 from ._errors import (
     HandshakeByteError,
@@ -19,9 +18,16 @@ from ._errors import (
     ProtocolError,
     TruncatedStreamError,
 )
-from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
 from ._roles import Role
 from ._wire import HEADER_FORMAT, HEADER_SIZE, MAX_PAYLOAD, PARENT_HANDSHAKE, WORKER_HANDSHAKE
+
+# typing and the event dataclasses cost ~30 ms to import on a slow machine: a worker that only
+# moves payloads (the transports use feed_payloads) never imports them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, NoReturn
+
+    from ._events import Event
 
 __all__ = ["Decoder", "DecoderState", "Encoder", "EncoderState"]
 
@@ -125,6 +131,8 @@ class Decoder:
                 when the error is raised relative to events).
             LocalProtocolError: called after the stream ended.
         """
+        from ._events import HandshakeReceived, MessageReceived
+
         before = self._state
         payloads = self.feed_payloads(data)
         events: list[Event] = []
@@ -154,6 +162,8 @@ class Decoder:
                 missing = HEADER_SIZE + length - len(buf)
                 self._fail(TruncatedStreamError(stage="payload", missing=missing))
             self._state = _ENDED
+            from ._events import StreamEnded
+
             return [StreamEnded()]
         if state is _HANDSHAKE:
             self._fail(TruncatedStreamError(stage="handshake", missing=1))
