@@ -250,7 +250,8 @@ def test_max_duration() -> None:
 
 def test_parent_sigkill_makes_idle_worker_exit_1_quickly() -> None:
     result = subprocess.run(
-        [sys.executable, w("orphan_driver.py"), w("aio_idle.py")],
+        [sys.executable, w("orphan_driver.py"), sys.executable, w("middle_parent.py"),
+         sys.executable, w("aio_idle.py")],
         capture_output=True, text=True, timeout=90,
     )
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,5 @@
-"""A parent process between the test and a worker: starts argv[1] as its worker, prints the
-worker's pid, then waits for messages from it (until killed)."""
+"""A parent process between the test and a worker: starts the command in argv[1:] as its
+worker, prints the worker's pid, then waits for messages from it (until killed)."""
 
 import asyncio
 import sys
@@ -8,7 +8,7 @@ from worker_process import create_worker
 
 
 async def main() -> None:
-    worker = await create_worker(sys.argv[1], sys.argv[2:])
+    worker = await create_worker(sys.argv[1], sys.argv[2:], is_command=True)
     print(worker.pid, flush=True)
     async for message in worker:
         print(message.decode(), flush=True)

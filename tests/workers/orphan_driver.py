@@ -1,5 +1,8 @@
-"""Runs ``middle_parent.py WORKER...`` as a child subreaper, SIGKILLs the middle parent once
-its worker is up, and prints JSON: the worker's exit code and how long it took to exit.
+"""Runs the middle parent command given in argv (e.g. ``python middle_parent.py WORKER...``)
+as a child subreaper, SIGKILLs that middle parent once its worker is up, and prints JSON: the
+worker's exit code and how long it took to exit.
+
+The middle parent prints its worker's pid alone on a line; the worker prints "PID INHERITABLE".
 
 Being a subreaper (prctl PR_SET_CHILD_SUBREAPER) makes the orphaned worker this process's
 child, so its exit status can be waited for. Exits 2 if anything takes longer than 30 s.
@@ -12,17 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
     sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
-middle = subprocess.Popen(
-    [sys.executable, str(Path(__file__).with_name("middle_parent.py")), *sys.argv[1:]],
-    stdout=subprocess.PIPE, text=True,
-)
+middle = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 assert middle.stdout is not None
 # The worker prints "PID INHERITABLE" after connecting; the middle parent prints the worker's
 # pid after the handshake. Wait for both.
