@@ -1,0 +1,46 @@
+"""The examples in README.md and examples/ run and print what they should."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nodes import find_nodes  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(command: list[str]) -> str:
+    env = dict(os.environ, WORKER_PROCESS_PYTHON=sys.executable)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_quickstart() -> None:
+    out = run_example([sys.executable, str(EXAMPLES / "parent.py")])
+    assert "{'hello': 'world', 'length': 5}" in out
+    assert "worker exited with 0" in out
+
+
+@pytest.mark.parametrize("node", find_nodes() or ["no-node-found"])
+def test_python_drives_node(node: str) -> None:
+    os.environ["WORKER_PROCESS_NODE"] = node
+    try:
+        out = run_example([sys.executable, str(EXAMPLES / "python_drives_node.py")])
+    finally:
+        del os.environ["WORKER_PROCESS_NODE"]
+    assert "'hello': 'world', 'from': 'node v" in out
+    assert "node worker exited with 0" in out
+
+
+@pytest.mark.parametrize("node", find_nodes() or ["no-node-found"])
+def test_node_drives_python(node: str) -> None:
+    out = run_example([node, str(EXAMPLES / "node_drives_python.js")])
+    assert "hello: 'world', from: 'python" in out
+    assert "python worker exited with 0" in out
