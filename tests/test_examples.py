@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nodes import find_nodes  # noqa: E402
+from nodes import find_nodes
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
