@@ -141,22 +141,41 @@ class Decoder {
     return this._state !== S_HANDSHAKE;
   }
 
+  /**
+   * The protocol error this decoder has hit, or null. Once set, every call
+   * throws it. Check it after feed(): when a chunk completes some events and
+   * then breaks the protocol, feed() returns those events and the error is
+   * only recorded here (and thrown by the next call).
+   */
+  get error() {
+    return this._error;
+  }
+
+  /**
+   * Decode a chunk and return the events it completes. Throws a
+   * ProtocolError as soon as the bytes prove one, unless events precede it
+   * in the same chunk: then they are returned and the error is deferred to
+   * the next call (see `error`). Bytes after the error are never decoded.
+   */
   feed(chunk) {
     if (this._error) throw this._error;
     if (this._state === S_ENDED) throw new Error('Decoder.feed() called after end()');
     if (!(chunk instanceof Uint8Array)) {
       throw new TypeError('Decoder.feed() expects a Buffer or Uint8Array');
     }
+    const events = [];
     try {
-      return this._feed(chunk);
+      this._feed(chunk, events);
     } catch (err) {
-      if (err instanceof ProtocolError) this._error = err;
-      throw err;
+      if (!(err instanceof ProtocolError)) throw err;
+      this._error = err;
+      this._payload = null;
+      if (events.length === 0) throw err;
     }
+    return events;
   }
 
-  _feed(chunk) {
-    const events = [];
+  _feed(chunk, events) {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -218,7 +237,6 @@ class Decoder {
           throw new Error('decoder in an impossible state');
       }
     }
-    return events;
   }
 
   end() {

@@ -1,0 +1,214 @@
+/// <reference types="node" />
+
+import type { ChildProcess, SpawnOptions, StdioNull, StdioPipe } from 'node:child_process';
+import type { Stream } from 'node:stream';
+
+// ---------------------------------------------------------------------------
+// Protocol constants and errors
+
+export declare const PROTOCOL: Readonly<{
+  /** Byte the parent sends first (0x00). */
+  PARENT_HANDSHAKE: 0x00;
+  /** Byte the worker answers with (0x01). */
+  WORKER_HANDSHAKE: 0x01;
+  /** Size of a frame header in bytes (4). */
+  HEADER_SIZE: 4;
+  /** Largest payload length the wire can express (2^32 - 1). */
+  MAX_MESSAGE_SIZE: 4294967295;
+  /** File descriptor of the channel in the worker process (3). */
+  CHANNEL_FD: 3;
+}>;
+
+export declare class ProtocolError extends Error {
+  constructor(message: string, code: string);
+  readonly code: string;
+  /** Set on errors that end a worker's lifetime. */
+  exitCode?: number | null;
+  signal?: NodeJS.Signals | null;
+}
+
+export declare class HandshakeError extends ProtocolError {
+  constructor(expected: number, got: number);
+  readonly code: 'ERR_BAD_HANDSHAKE';
+  readonly expected: number;
+  readonly got: number;
+}
+
+export declare class MessageTooLargeError extends ProtocolError {
+  constructor(length: number, limit: number);
+  readonly code: 'ERR_MESSAGE_TOO_LARGE';
+  readonly length: number;
+  readonly limit: number;
+}
+
+export declare class TruncatedStreamError extends ProtocolError {
+  constructor(stage: 'handshake' | 'header' | 'payload', missing: number);
+  readonly code: 'ERR_TRUNCATED';
+  readonly stage: 'handshake' | 'header' | 'payload';
+  readonly missing: number;
+}
+
+// ---------------------------------------------------------------------------
+// Sans-I/O codec
+
+export type Role = 'parent' | 'worker';
+
+export type DecoderEvent =
+  | { type: 'handshake' }
+  | { type: 'message'; payload: Buffer }
+  | { type: 'end' };
+
+export interface DecoderOptions {
+  /** Role of the local side: a parent expects 0x01 first, a worker 0x00. */
+  role: Role;
+  /** Largest accepted payload; defaults to the largest Buffer this process can hold, at most 2^32 - 1. */
+  maxMessageSize?: number;
+}
+
+export declare class Decoder {
+  constructor(options: DecoderOptions);
+  readonly role: Role;
+  /** The limit actually enforced. */
+  readonly maxMessageSize: number;
+  /** True once the handshake byte has been accepted. */
+  readonly handshaken: boolean;
+  /** True when the decoder is between two frames (after the handshake). */
+  readonly atBoundary: boolean;
+  /** The protocol error hit so far (thrown by every later call), or null. */
+  readonly error: ProtocolError | null;
+  /**
+   * Decode a chunk. Throws a ProtocolError on bad input, except when events
+   * precede the bad bytes in the same chunk: those events are returned and
+   * the error is recorded in `error` and thrown by the next call.
+   */
+  feed(chunk: Uint8Array): DecoderEvent[];
+  /** Signal end of stream. Throws TruncatedStreamError unless at a frame boundary after the handshake. */
+  end(): DecoderEvent[];
+}
+
+/** Encode the 4-byte big-endian header of a frame with a `length`-byte payload. */
+export declare function encodeHeader(length: number): Buffer;
+
+/** The handshake byte sent by `role`: 0x00 for the parent, 0x01 for the worker. */
+export declare function handshakeByte(role: Role): number;
+
+// ---------------------------------------------------------------------------
+// Shared channel surface
+
+interface MessageEndpoint extends AsyncIterable<Buffer> {
+  /**
+   * Called once per incoming message. Messages that arrive while it is not
+   * set are queued and delivered in order once it is set.
+   */
+  onmessage: ((message: Buffer) => unknown) | null;
+  /**
+   * Send one message. Resolves once the frame has been handed to the socket.
+   * Do not modify `message` before the promise settles.
+   */
+  send(message: Uint8Array): Promise<void>;
+  /** Yields incoming messages until the peer ends its stream. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>;
+}
+
+// ---------------------------------------------------------------------------
+// Parent side
+
+export type StdioEntry = StdioPipe | StdioNull | 'inherit' | number | Stream;
+
+export interface CreateWorkerOptions extends Omit<SpawnOptions, 'stdio'> {
+  /** Spawn `file` as-is, without choosing an interpreter from its extension. */
+  isCommand?: boolean;
+  /** Interpreter for `.py` files (default: $WORKER_PROCESS_PYTHON or 'python3'). */
+  python?: string;
+  /** Milliseconds to wait for the handshake (default 60000; 0, Infinity or null: no limit). */
+  handshakeTimeout?: number | null;
+  /** Milliseconds the worker may run before it is killed (default 60000; 0, Infinity or null: no limit). */
+  maxDuration?: number | null;
+  /** Largest message accepted from the worker. */
+  maxMessageSize?: number;
+  /** File descriptors 0-2 of the worker: one setting for all, or up to three entries (default 'inherit'). */
+  stdio?: 'inherit' | 'pipe' | 'ignore' | 'overlapped' | [StdioEntry?, StdioEntry?, StdioEntry?];
+}
+
+export interface CloseOptions {
+  /** Milliseconds before SIGTERM, and again before SIGKILL (default 5000; Infinity or null: never). */
+  timeout?: number | null;
+}
+
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Rejection reason of `Worker.lifetime` when the worker exits unsuccessfully. */
+export interface WorkerExitError extends Error {
+  /** Exit code of the worker, or null when it was killed by a signal. */
+  code: number | null;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Error with a string code, as used for timeouts, early exits and a missing channel. */
+export interface WorkerProcessError extends Error {
+  code: 'ERR_HANDSHAKE_TIMEOUT' | 'ERR_WORKER_EXITED' | 'ERR_MAX_DURATION' | 'ERR_NO_CHANNEL' | 'ERR_CHANNEL_CLOSED';
+  exitCode?: number | null;
+  signal?: NodeJS.Signals | null;
+}
+
+export declare class Worker implements MessageEndpoint {
+  private constructor();
+  onmessage: ((message: Buffer) => unknown) | null;
+  send(message: Uint8Array): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>;
+  /**
+   * Resolves when the worker exits with code 0 and every message it sent has
+   * been delivered; rejects with a WorkerExitError, a ProtocolError or an
+   * ERR_MAX_DURATION error otherwise.
+   */
+  readonly lifetime: Promise<void>;
+  readonly pid: number;
+  readonly process: ChildProcess;
+  /** Send a signal to the worker. */
+  kill(signal?: NodeJS.Signals | number): boolean;
+  /**
+   * Flush pending sends, end the parent's side of the channel and wait for
+   * the worker to exit, escalating to SIGTERM and SIGKILL. Always resolves
+   * once the worker has been reaped.
+   */
+  close(options?: CloseOptions): Promise<ExitStatus>;
+}
+
+/**
+ * Start `file` as a worker and complete the handshake. `.js`/`.mjs`/`.cjs`
+ * files run under this Node.js, `.py` files under Python, anything else is
+ * spawned as a program.
+ */
+export declare function createWorker(file: string, args?: readonly string[], options?: CreateWorkerOptions): Promise<Worker>;
+export declare function createWorker(file: string, options: CreateWorkerOptions): Promise<Worker>;
+
+// ---------------------------------------------------------------------------
+// Worker side
+
+export interface ConnectOptions {
+  /** Milliseconds to wait for the parent's handshake byte (default 60000; 0, Infinity or null: no limit). */
+  handshakeTimeout?: number | null;
+  /** Largest message accepted from the parent. */
+  maxMessageSize?: number;
+}
+
+export declare class Connection implements MessageEndpoint {
+  private constructor();
+  onmessage: ((message: Buffer) => unknown) | null;
+  /**
+   * Called after the parent ended its stream cleanly and every queued message
+   * has been delivered. If it returns a promise, the automatic finish() waits for it.
+   */
+  onend: (() => unknown) | null;
+  send(message: Uint8Array): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>;
+  /** Flush every frame sent so far, then end the worker's side of the channel. */
+  finish(): Promise<void>;
+}
+
+/** Adopt fd 3 as the channel to the parent and complete the handshake. */
+export declare function connect(options?: ConnectOptions): Promise<Connection>;
