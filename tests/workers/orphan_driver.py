@@ -11,6 +11,7 @@ child, so its exit status can be waited for. Exits 2 if anything takes longer th
 import ctypes
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -21,24 +22,32 @@ libc = ctypes.CDLL(None, use_errno=True)
 if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
     sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
-middle = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+middle = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
 assert middle.stdout is not None
 # The worker prints "PID INHERITABLE" after connecting; the middle parent prints the worker's
-# pid after the handshake. Wait for both.
+# pid after the handshake. Wait for both, for 30 s at most.
 worker_pid = None
 worker_line = None
+pending = b""
 deadline = time.monotonic() + 30
-while (worker_pid is None or worker_line is None) and time.monotonic() < deadline:
-    line = middle.stdout.readline()
-    if not line:
-        break
-    fields = line.split()
-    if len(fields) == 2:
-        worker_line = fields
-    elif len(fields) == 1:
-        worker_pid = int(fields[0])
-if worker_pid is None or worker_line is None:
-    sys.exit(f"worker did not come up: pid={worker_pid} line={worker_line}")
+with selectors.DefaultSelector() as selector:
+    selector.register(middle.stdout, selectors.EVENT_READ)
+    while worker_pid is None or worker_line is None:
+        left = deadline - time.monotonic()
+        if left <= 0 or not selector.select(left):
+            middle.kill()
+            sys.exit(f"worker did not come up in 30 s: pid={worker_pid} line={worker_line}")
+        chunk = os.read(middle.stdout.fileno(), 4096)
+        if not chunk:
+            sys.exit(f"middle parent ended early: pid={worker_pid} line={worker_line}")
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            fields = line.decode().split()
+            if len(fields) == 2:
+                worker_line = fields
+            elif len(fields) == 1:
+                worker_pid = int(fields[0])
 
 middle.kill()  # SIGKILL: no chance to close anything
 middle.wait()
