@@ -105,6 +105,12 @@ function encodeHeader(length) {
 
 const EMPTY = Buffer.alloc(0);
 
+// A payload that does not arrive in one chunk is assembled in a buffer that
+// starts at most this big (or twice what already arrived, if more) and doubles
+// as bytes arrive, up to the announced length: a header announcing 4 GiB
+// followed by nothing must not cost 4 GiB.
+const PREALLOCATE = 16 * 1024 * 1024;
+
 // Decoder states.
 const S_HANDSHAKE = 0;
 const S_HEADER = 1;
@@ -127,8 +133,9 @@ class Decoder {
     this._error = null;
     this._header = Buffer.alloc(PROTOCOL.HEADER_SIZE);
     this._headerFilled = 0;
-    this._payload = null;
-    this._payloadFilled = 0;
+    this._payload = null; // buffer of a payload being assembled
+    this._payloadFilled = 0; // bytes of it received so far
+    this._payloadLength = 0; // its announced length (the buffer grows towards it)
   }
 
   /** True when the decoder sits between two frames (after the handshake). */
@@ -212,21 +219,25 @@ class Decoder {
             i += length;
             events.push({ type: 'message', payload });
           } else {
-            this._payload = Buffer.allocUnsafe(length);
+            this._payload = Buffer.allocUnsafe(Math.min(length, Math.max(PREALLOCATE, 2 * (n - i))));
             this._payloadFilled = 0;
+            this._payloadLength = length;
             this._state = S_PAYLOAD;
           }
           break;
         }
         case S_PAYLOAD: {
-          const payload = this._payload;
-          const take = Math.min(payload.length - this._payloadFilled, n - i);
-          copyInto(payload, this._payloadFilled, chunk, i, take);
+          const take = Math.min(this._payloadLength - this._payloadFilled, n - i);
+          if (this._payloadFilled + take > this._payload.length) this._grow(this._payloadFilled + take);
+          copyInto(this._payload, this._payloadFilled, chunk, i, take);
           this._payloadFilled += take;
           i += take;
-          if (this._payloadFilled === payload.length) {
+          if (this._payloadFilled === this._payloadLength) {
+            // The buffer never grows past the announced length, so it is exactly full.
+            const payload = this._payload;
             this._payload = null;
             this._payloadFilled = 0;
+            this._payloadLength = 0;
             this._state = S_HEADER;
             events.push({ type: 'message', payload });
           }
@@ -239,6 +250,14 @@ class Decoder {
     }
   }
 
+  /** Replace the payload buffer by one of at least `needed` bytes: double it, up to the announced length. */
+  _grow(needed) {
+    const size = Math.min(this._payloadLength, Math.max(needed, 2 * this._payload.length));
+    const bigger = Buffer.allocUnsafe(size);
+    this._payload.copy(bigger, 0, 0, this._payloadFilled);
+    this._payload = bigger;
+  }
+
   end() {
     if (this._error) throw this._error;
     if (this._state === S_ENDED) return [{ type: 'end' }];
@@ -246,7 +265,7 @@ class Decoder {
     if (this._state === S_HANDSHAKE) {
       err = new TruncatedStreamError('handshake', 1);
     } else if (this._state === S_PAYLOAD) {
-      err = new TruncatedStreamError('payload', this._payload.length - this._payloadFilled);
+      err = new TruncatedStreamError('payload', this._payloadLength - this._payloadFilled);
     } else if (this._headerFilled > 0) {
       err = new TruncatedStreamError('header', 4 - this._headerFilled);
     }
@@ -271,6 +290,7 @@ function copyInto(target, targetStart, source, sourceStart, length) {
 module.exports = {
   PROTOCOL,
   EFFECTIVE_MAX_MESSAGE_SIZE,
+  PREALLOCATE,
   ProtocolError,
   HandshakeError,
   MessageTooLargeError,

@@ -158,15 +158,22 @@ export interface WorkerProcessError extends Error {
 export declare class Worker implements MessageEndpoint {
   private constructor();
   onmessage: ((message: Buffer) => unknown) | null;
+  /**
+   * Send one message. Resolves once the frame has been handed to the socket.
+   * A failed write (EPIPE once the worker is gone) rejects the pending sends
+   * only: it does not decide `lifetime`.
+   */
   send(message: Uint8Array): Promise<void>;
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>;
   /**
    * Resolves when the worker exits with code 0 and every message it sent has
-   * been delivered; rejects with a WorkerExitError, a ProtocolError or an
+   * been delivered (also when the parent's writes failed because the worker
+   * was gone); rejects with a WorkerExitError, a ProtocolError or an
    * ERR_MAX_DURATION error otherwise.
    */
   readonly lifetime: Promise<void>;
   readonly pid: number;
+  /** The child process (its `spawnfile` is a shell when inherited descriptors had to be closed). */
   readonly process: ChildProcess;
   /** Send a signal to the worker. */
   kill(signal?: NodeJS.Signals | number): boolean;

@@ -4,6 +4,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const { fileURLToPath } = require('node:url');
 
 const {
   PROTOCOL,
@@ -30,6 +31,8 @@ const EOF_AFTER_EXIT_GRACE = 1000;
 const EXIT_AFTER_EOF_GRACE = 250;
 
 const MAX_TIMER = 0x7fffffff;
+
+const EMPTY = Buffer.alloc(0);
 
 const noop = () => {};
 
@@ -375,6 +378,84 @@ function resolveCommand(file, args, isCommand, python) {
   return [file, args];
 }
 
+// O_CLOEXEC in the octal `flags:` line of /proc/self/fdinfo/<fd> (Linux).
+const O_CLOEXEC = 0o2000000;
+const SH = '/bin/sh';
+const BASH = '/bin/bash';
+
+/**
+ * Descriptors above 3 that a child of this process would inherit: open
+ * without close-on-exec. Node.js opens its own descriptors close-on-exec, so
+ * these were inherited from this process's parent or opened by native code.
+ */
+function inheritableDescriptors() {
+  let names;
+  try {
+    names = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return []; // no /proc
+  }
+  const fds = [];
+  for (const name of names) {
+    const fd = Number(name);
+    if (!(fd > PROTOCOL.CHANNEL_FD)) continue;
+    let info;
+    try {
+      info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+    } catch {
+      continue; // closed meanwhile (the directory listing's own descriptor)
+    }
+    const flags = /^flags:\s*([0-7]+)$/m.exec(info);
+    if (flags && (parseInt(flags[1], 8) & O_CLOEXEC) === 0) fds.push(fd);
+  }
+  return fds.sort((a, b) => a - b);
+}
+
+function isExecutableFile(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether spawn() would find `command`, as it looks it up (PATH of the child's environment). */
+function programExists(command, spawnOptions) {
+  let cwd = spawnOptions.cwd === undefined || spawnOptions.cwd === null ? process.cwd() : spawnOptions.cwd;
+  if (cwd instanceof URL) cwd = fileURLToPath(cwd);
+  if (typeof cwd !== 'string') return false;
+  if (command.includes('/')) return isExecutableFile(path.resolve(cwd, command));
+  const env = spawnOptions.env || process.env;
+  if (typeof env.PATH !== 'string') return false;
+  return env.PATH.split(':').some((dir) => isExecutableFile(path.resolve(cwd, dir || '.', command)));
+}
+
+/**
+ * libuv passes every descriptor without close-on-exec on to a child, and
+ * Node.js cannot set the flag. When this process has such descriptors, start
+ * the worker through a shell that closes them and then execs the program (same
+ * process, so the pid and signals are the worker's). Returns the [command,
+ * args] to spawn. dash only parses single-digit descriptors in redirections,
+ * so descriptors above 9 need bash; without bash they stay open.
+ */
+function closeInheritedDescriptors(command, args, spawnOptions) {
+  if (process.platform !== 'linux' || spawnOptions.shell || spawnOptions.argv0 !== undefined) return [command, args];
+  let fds = inheritableDescriptors();
+  if (fds.length === 0) return [command, args];
+  let shell = SH;
+  if (fds.some((fd) => fd > 9)) {
+    if (isExecutableFile(BASH)) shell = BASH;
+    else fds = fds.filter((fd) => fd <= 9);
+  }
+  // A program that cannot be found must fail the spawn (ENOENT), not exit 127.
+  if (fds.length === 0 || !programExists(command, spawnOptions)) return [command, args];
+  const script = `exec "$@" ${fds.map((fd) => `${fd}>&-`).join(' ')}`;
+  // --posix: a non-interactive bash in POSIX mode reads no startup file ($BASH_ENV).
+  const shellArgs = shell === BASH ? ['--posix', '-c', script] : ['-c', script];
+  return [shell, [...shellArgs, 'worker-process', command, ...args]];
+}
+
 function buildStdio(stdio) {
   if (stdio === undefined || stdio === null) stdio = 'inherit';
   if (typeof stdio === 'string') return [stdio, stdio, stdio, 'pipe'];
@@ -418,8 +499,11 @@ function createWorker(file, args, options) {
     };
     // Validated here so that a bad value is reported before anything is spawned.
     new Decoder({ role: 'parent', maxMessageSize });
-    const [command, argv] = resolveCommand(file, args.map(String), isCommand, python);
     spawnOptions.stdio = buildStdio(stdio);
+    const [command, argv] = closeInheritedDescriptors(
+      ...resolveCommand(file, args.map(String), isCommand, python),
+      spawnOptions,
+    );
 
     let child;
     try {
@@ -471,6 +555,14 @@ class Worker extends Channel {
     }
 
     socket.allowHalfOpen = true;
+    // Node.js destroys a socket when a write fails (EPIPE once the worker is
+    // gone), which would drop what the worker wrote and we have not read yet.
+    // Read it straight from the descriptor before it is closed.
+    const destroySocket = socket._destroy;
+    socket._destroy = (err, callback) => {
+      if (err) this._readRest();
+      return destroySocket.call(socket, err, callback);
+    };
     socket.on('data', (chunk) => this._onData(chunk));
     socket.on('end', () => this._onEof());
     socket.on('error', (err) => this._onSocketError(err));
@@ -637,6 +729,8 @@ class Worker extends Channel {
   }
 
   _onSocketError(err) {
+    // A failed write has already failed its send() promises; it does not
+    // decide the lifetime. Whatever the worker wrote was read by _readRest().
     if (this._inputDone) return;
     if (err && err.code === 'ECONNRESET' && err.syscall === 'read') {
       // AF_UNIX reports ECONNRESET instead of EOF when the worker closed its
@@ -648,11 +742,41 @@ class Worker extends Channel {
       this._onEof();
       return;
     }
-    // A write failed (typically EPIPE because the worker is gone) and Node
-    // tore the socket down before we saw the worker's end of stream.
+    // The socket failed while the worker's side was still open (it stopped
+    // reading with shutdown(SHUT_RD) but may still write): what it writes
+    // from now on cannot be read, so the lifetime cannot succeed.
     if (!this._failure) this._failure = err;
     this._markInputDone(err);
     this._update();
+  }
+
+  /**
+   * Called when the socket is about to be destroyed because of an error:
+   * read what is left in the receive buffer synchronously, up to the
+   * worker's end of stream. A write fails with EPIPE only once the worker's
+   * socket is released, so everything it ever wrote is already there.
+   */
+  _readRest() {
+    if (this._inputDone) return;
+    const handle = this._socket._handle;
+    const fd = handle ? handle.fd : -1;
+    if (!(Number.isInteger(fd) && fd >= 0)) return;
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    while (!this._inputDone) {
+      let n;
+      try {
+        n = fs.readSync(fd, buffer, 0, buffer.length, null);
+      } catch (err) {
+        if (err.code === 'ECONNRESET') n = 0; // end of stream, see _onSocketError
+        else return; // EAGAIN: the worker's side is still open
+      }
+      if (n === 0) {
+        this._onEof();
+        return;
+      }
+      // The decoder copies payloads out, so the buffer can be reused.
+      this._onData(buffer.subarray(0, n));
+    }
   }
 
   _onSocketClose() {
@@ -791,7 +915,7 @@ function parentGoneReason(originalPpid) {
 
 function channelBroke(message) {
   try {
-    process.stderr.write(`worker-process: channel to parent broke: ${message}\n`);
+    process.stderr.write(`worker-process: channel to the parent broke: ${message}\n`);
   } catch {
     // nothing left to report to
   }
@@ -879,10 +1003,17 @@ class Connection extends Channel {
     this._endReached = false;
     this._onendCalled = false;
     this._timer = null;
+    this._probingEnd = false;
 
     socket.on('data', (chunk) => this._onData(chunk));
     socket.on('end', () => this._onEof());
-    socket.on('error', (err) => channelBroke(err && err.message ? err.message : String(err)));
+    socket.on('error', (err) => {
+      if (this._probingEnd) {
+        channelBroke(`the parent closed the channel without finishing (${err.code || err.message})`);
+      } else {
+        channelBroke(err && err.message ? err.message : String(err));
+      }
+    });
 
     if (opts.timeout !== null) {
       this._timer = startTimer(opts.timeout, () => {
@@ -953,7 +1084,22 @@ class Connection extends Channel {
       channelBroke(err.message);
       return;
     }
-    this._inputEnded();
+    const socket = this._socket;
+    if (this._writeClosed || socket.destroyed || !socket.writable) {
+      // Once our side is finished, both kinds of end look the same to the
+      // kernel too: take the end as clean.
+      this._inputEnded();
+      return;
+    }
+    // Tell a parent that finished (shutdown of its write side) from one that
+    // released its socket: only the latter marks our side as unable to send,
+    // so a zero-length write fails with EPIPE. It transfers nothing.
+    this._probingEnd = true;
+    socket.write(EMPTY, (err) => {
+      this._probingEnd = false;
+      if (err) channelBroke(`the parent closed the channel without finishing (${err.code || err.message})`);
+      else this._inputEnded();
+    });
   }
 
   _onInboxEmptyAfterEnd() {

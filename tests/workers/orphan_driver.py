@@ -36,9 +36,13 @@ with selectors.DefaultSelector() as selector:
         left = deadline - time.monotonic()
         if left <= 0 or not selector.select(left):
             middle.kill()
+            if worker_pid is not None:
+                os.kill(worker_pid, signal.SIGKILL)
             sys.exit(f"worker did not come up in 30 s: pid={worker_pid} line={worker_line}")
         chunk = os.read(middle.stdout.fileno(), 4096)
         if not chunk:
+            if worker_pid is not None:
+                os.kill(worker_pid, signal.SIGKILL)
             sys.exit(f"middle parent ended early: pid={worker_pid} line={worker_line}")
         pending += chunk
         *lines, pending = pending.split(b"\n")

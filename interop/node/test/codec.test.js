@@ -14,6 +14,7 @@ const {
   MessageTooLargeError,
   TruncatedStreamError,
   EFFECTIVE_MAX_MESSAGE_SIZE,
+  PREALLOCATE,
 } = require('../codec.js');
 
 function frame(payload) {
@@ -245,6 +246,72 @@ test('codec: a huge announced length is rejected without allocating it', () => {
   const decoder = new Decoder({ role: 'parent', maxMessageSize: 1024 });
   decoder.feed(Buffer.from([0x01]));
   assert.throws(() => decoder.feed(Buffer.from([0xff, 0xff, 0xff, 0xff])), (err) => err.length === 0xffffffff && err.limit === 1024);
+});
+
+test('codec: a 4 GiB header followed by 1 KiB does not allocate in proportion to the announced length', () => {
+  const MiB = 1024 * 1024;
+  const decoder = new Decoder({ role: 'worker' });
+  assert.ok(decoder.maxMessageSize >= 0xffffffff, 'no limit below the wire maximum');
+  decoder.feed(Buffer.from([0x00]));
+  const before = process.memoryUsage();
+  assert.deepEqual(decoder.feed(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), patterned(1024, 3)])), []);
+  const after = process.memoryUsage();
+  // The decoder still holds its buffer here, so the measurement includes it.
+  const arrayBuffers = (after.arrayBuffers - before.arrayBuffers) / MiB;
+  const rss = (after.rss - before.rss) / MiB;
+  assert.ok(arrayBuffers <= PREALLOCATE / MiB + 8, `array buffers grew by ${arrayBuffers.toFixed(1)} MiB`);
+  assert.ok(rss < 256, `resident memory grew by ${rss.toFixed(1)} MiB`);
+  assert.throws(
+    () => decoder.end(),
+    (err) => err instanceof TruncatedStreamError && err.stage === 'payload' && err.missing === 0xffffffff - 1024,
+  );
+});
+
+test('codec: payloads larger than the pre-allocation arrive intact in random chunks', () => {
+  const random = prng(777);
+  const sizes = [PREALLOCATE - 1, PREALLOCATE, PREALLOCATE + 1, 40 * 1024 * 1024];
+  const payloads = sizes.map((size, i) => patterned(size, i + 20));
+  const stream = streamFor('parent', [payloads[0], Buffer.alloc(0), payloads[1], payloads[2], payloads[3]]);
+  const decoder = new Decoder({ role: 'parent' });
+  const messages = [];
+  let offset = 0;
+  while (offset < stream.length) {
+    // Mostly socket-sized reads, sometimes tiny ones, sometimes several MiB at once.
+    const r = random();
+    const size = r < 0.1 ? 1 + Math.floor(random() * 7) : r < 0.9 ? 1 + Math.floor(random() * 256 * 1024) : Math.floor(random() * 6 * 1024 * 1024) + 1;
+    for (const event of decoder.feed(stream.subarray(offset, offset + size))) {
+      if (event.type === 'message') messages.push(event.payload);
+    }
+    offset += size;
+  }
+  assert.deepEqual(decoder.end(), [{ type: 'end' }]);
+  assert.deepEqual(
+    messages.map((m) => m.length),
+    [sizes[0], 0, sizes[1], sizes[2], sizes[3]],
+  );
+  for (const [index, expected] of [[0, payloads[0]], [2, payloads[1]], [3, payloads[2]], [4, payloads[3]]]) {
+    assert.ok(messages[index].equals(expected), `content of message ${index}`);
+  }
+});
+
+test('codec: a 64 MiB payload in 64 KiB reads is assembled quickly', () => {
+  const length = 64 * 1024 * 1024;
+  const payload = Buffer.alloc(length, 0x5a);
+  payload.writeUInt32BE(0xdeadbeef, 0);
+  payload.writeUInt32BE(0xfeedface, length - 4);
+  const decoder = new Decoder({ role: 'worker' });
+  decoder.feed(Buffer.concat([Buffer.from([0x00]), encodeHeader(length)]));
+  const started = process.hrtime.bigint();
+  let message = null;
+  for (let offset = 0; offset < length; offset += 65536) {
+    const events = decoder.feed(payload.subarray(offset, offset + 65536));
+    if (events.length > 0) message = events[0].payload;
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  assert.ok(message && message.equals(payload), 'the payload arrived intact');
+  // Geometric growth copies under 2x the payload in total; a generous bound
+  // still catches growth by a constant step (quadratic copying).
+  assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
 });
 
 test('codec: errors are sticky', () => {

@@ -174,6 +174,73 @@ test('finish() followed by process.exit(0) loses nothing and lifetime resolves',
   }
 });
 
+/** Send `payload` in a loop, each send awaited, until one is rejected. */
+async function sendUntilRejected(worker, payload) {
+  let sent = 0;
+  for (;;) {
+    try {
+      await worker.send(payload);
+    } catch (err) {
+      return { sent, error: err };
+    }
+    sent++;
+  }
+}
+
+/**
+ * Block this whole process (no I/O is handled) until process `pid` has exited
+ * but is not reaped yet: its main thread is a zombie and its other threads,
+ * the last of which releases its descriptors, are gone.
+ */
+function blockUntilZombie(pid, ms) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    if (zombie && fs.readdirSync(`/proc/${pid}/task`).join() === String(pid)) return;
+    if (performance.now() > deadline) throw new Error(`process ${pid} did not exit within ${ms} ms`);
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
+function checkBurst(messages, count) {
+  assert.equal(messages.length, count);
+  for (let i = 0; i < count; i++) assert.equal(messages[i].readUInt32BE(0), i, `message ${i}`);
+}
+
+test('a worker that exits 0 while the parent writes: its unread messages arrive and lifetime resolves', async () => {
+  const count = 1000;
+  const worker = await startFixture('burst.fixture', [String(count), '16']);
+  const messages = [];
+  worker.onmessage = (message) => messages.push(message);
+  // Hold back the event loop until the worker is gone, so that its messages
+  // are still unread in the socket when the parent's next write fails (EPIPE).
+  blockUntilZombie(worker.pid, 10000);
+  const before = messages.length;
+  assert.ok(before < count, `the test needs unread messages (${before} were already read)`);
+  const { sent, error } = await within(10000, 'a send to fail', sendUntilRejected(worker, Buffer.alloc(1024, 0x61)));
+  assert.equal(sent, 0);
+  assert.equal(error.code, 'EPIPE');
+  await within(5000, 'lifetime', worker.lifetime);
+  checkBurst(messages, count);
+  await assert.rejects(worker.send(Buffer.from('late')), (err) => err.code === 'ERR_CHANNEL_CLOSED');
+});
+
+test('a parent sending in a loop while its worker sends 1000 messages and exits 0 receives them all', async () => {
+  const count = 1000;
+  for (const size of [16, 4096]) {
+    const worker = await startFixture('burst.fixture', [String(count), String(size)]);
+    const messages = [];
+    worker.onmessage = (message) => messages.push(message);
+    const sending = sendUntilRejected(worker, Buffer.alloc(1024, 0x62));
+    await within(10000, 'lifetime', worker.lifetime);
+    checkBurst(messages, count);
+    const { error } = await within(5000, 'a send to fail', sending);
+    assert.ok(['EPIPE', 'ECONNRESET', 'ERR_CHANNEL_CLOSED', 'ERR_STREAM_DESTROYED'].includes(error.code), String(error));
+  }
+});
+
 test('5 000 un-awaited sends complete in linear time', async () => {
   const worker = await startFixture('onend.fixture');
   const payload = Buffer.alloc(1024, 0x61);
@@ -268,7 +335,7 @@ test('a message over the worker limit makes the worker exit with code 1 and say 
   worker.send(Buffer.alloc(11));
   await assert.rejects(within(5000, 'lifetime', worker.lifetime), (err) => err.code === 1 && err.signal === null);
   await within(5000, 'stderr', stderrDone);
-  assert.match(stderr, /^worker-process: channel to parent broke: .*exceeds the limit of 10 bytes\n$/);
+  assert.match(stderr, /^worker-process: channel to the parent broke: .*exceeds the limit of 10 bytes\n$/);
 });
 
 test('when the parent is SIGKILLed an idle worker exits with code 1 within 1 s', async () => {
@@ -302,7 +369,7 @@ test('when the parent is SIGKILLed an idle worker exits with code 1 within 1 s',
     assert.ok(elapsed < 1000, `worker took ${elapsed.toFixed(0)} ms to exit`);
     await within(5000, 'the intermediate parent to be reaped', parentGone);
     await within(5000, "the worker's stderr to close", stderrDone);
-    assert.match(stderr, /worker-process: channel to parent broke: parent process \d+ (is gone|has exited|is exiting)/);
+    assert.match(stderr, /worker-process: channel to the parent broke: parent process \d+ (is gone|has exited|is exiting)/);
   } finally {
     parent.kill('SIGKILL');
     fs.rmSync(exitFile, { force: true });
@@ -355,12 +422,35 @@ test('worker side: a bad handshake byte or a truncated frame makes the worker ex
   const bad = await rawParent('echo.fixture', Buffer.from([0x05]));
   assert.equal(bad.code, 1);
   assert.equal(bad.bytes.length, 0, 'nothing may be answered to a bad handshake');
-  assert.match(bad.stderr, /^worker-process: channel to parent broke: bad handshake byte: expected 0x00, got 0x05\n$/);
+  assert.match(bad.stderr, /^worker-process: channel to the parent broke: bad handshake byte: expected 0x00, got 0x05\n$/);
 
   const truncated = await rawParent('echo.fixture', Buffer.from('00000000056869', 'hex'));
   assert.equal(truncated.code, 1);
   assert.equal(truncated.bytes.toString('hex'), '01');
-  assert.match(truncated.stderr, /^worker-process: channel to parent broke: stream ended inside the payload \(3 bytes missing\)\n$/);
+  assert.match(truncated.stderr, /^worker-process: channel to the parent broke: stream ended inside the payload \(3 bytes missing\)\n$/);
+});
+
+test('worker side: a parent that releases its socket without finishing makes the worker exit with code 1', async () => {
+  const result = await within(
+    5000,
+    'the worker to exit',
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [fixture('echo.fixture')], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+      const channel = child.stdio[3];
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      channel.on('error', () => {});
+      channel.once('data', () => {
+        // The handshake is done: close the whole socket while this process lives on.
+        channel.destroy();
+      });
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+      channel.write(Buffer.from([0x00]));
+    }),
+  );
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /^worker-process: channel to the parent broke: the parent closed the channel without finishing \(EPIPE\)\n$/);
 });
 
 // ---------------------------------------------------------------------------
@@ -498,6 +588,30 @@ test('a parent exits promptly once its worker is done (no timer keeps it alive)'
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /worker lifetime resolved\n/);
   assert.ok(result.ms < 5000, `parent took ${result.ms.toFixed(0)} ms to exit`);
+});
+
+test("a worker gets none of its parent's inheritable descriptors", async () => {
+  const marker = tmpPath('inherited');
+  fs.writeFileSync(marker, '');
+  const fd = fs.openSync(marker, 'r');
+  try {
+    // The intermediate parent gets the marker as descriptors 7 and 100, without close-on-exec.
+    const stdio = ['ignore', 'pipe', 'pipe'];
+    for (let i = 3; i <= 100; i++) stdio.push('ignore');
+    stdio[7] = fd;
+    stdio[100] = fd;
+    const result = await runNode([fixture('fds-parent.fixture')], { stdio });
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    const leaked = Object.entries(report.fds).filter(([, target]) => target === fs.realpathSync(marker));
+    assert.deepEqual(leaked, [], `the worker inherited ${JSON.stringify(leaked)}`);
+    assert.ok(report.fds['3'].startsWith('socket:'), `fd 3 is ${report.fds['3']}`);
+    assert.notEqual(report.spawnfile, process.execPath, 'the worker is started through a shell that closes them');
+    assert.equal(report.missing, 'ENOENT', 'a missing program still fails the spawn');
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(marker, { force: true });
+  }
 });
 
 test('connect() outside a worker fails with ERR_NO_CHANNEL', async () => {
