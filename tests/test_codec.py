@@ -229,9 +229,16 @@ def test_max_length_header_allocates_nothing() -> None:
 
 def test_max_length_header_over_limit() -> None:
     dec = Decoder(Role.WORKER, max_message_size=1 << 20)
+    # The handshake event comes first; the error, found in the same chunk, on the next call.
+    assert dec.feed(b"\x00\xff\xff\xff\xff") == [HandshakeReceived()]
+    assert dec.state is DecoderState.ERROR
     with pytest.raises(MessageTooLargeError) as info:
-        dec.feed(b"\x00\xff\xff\xff\xff")
+        dec.feed(b"")
     assert (info.value.length, info.value.limit) == (MAX_PAYLOAD, 1 << 20)
+    dec = Decoder(Role.WORKER, max_message_size=1 << 20)
+    dec.feed(b"\x00")
+    with pytest.raises(MessageTooLargeError):
+        dec.feed(b"\xff\xff\xff\xff")  # nothing before it in this chunk: raised at once
 
 
 def test_frames_before_an_error_are_returned_first() -> None:

@@ -1,11 +1,15 @@
 """The asyncio transport: frames over a connected non-blocking socket, driven by the loop's
 reader/writer callbacks and the sans-I/O codec.
 
-Writes are coalesced: ``send`` appends the frame to a buffer and the buffer is written at the
-end of the current loop iteration (one ``send``/``sendmsg`` for many frames), so a sender that
-never waits pays no syscall per message. Large payloads are not copied: they go out with
-``sendmsg`` next to their header. Reads land in the decoder's buffer (a large payload's own
-buffer while it arrives) and whole batches of frames are parsed per ``recv_into``.
+Writes are coalesced: a frame sent after a pause is written at once (latency); frames sent in
+quick succession after it are appended to a buffer written at the end of the loop iteration
+(one ``send``/``sendmsg`` for many frames), so a sender that never waits pays no syscall per
+message. Large payloads are not copied: they go out with ``sendmsg`` next to their header.
+Reads land in the decoder's buffer and whole batches of frames are parsed per ``recv_into``.
+A payload of ``BULK_PAYLOAD`` bytes or more is received by a short-lived thread with one
+blocking ``recv(n, MSG_WAITALL)``, straight into the ``bytes`` object that is delivered (no
+copy, no second buffer of its size); the loop keeps running meanwhile. That is why the socket
+stays in blocking mode and every call the loop makes on it passes ``MSG_DONTWAIT``.
 
 Both directions are bounded: ``send`` waits while more than ``WRITE_HIGH_WATER`` bytes are
 queued, and reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait
@@ -14,6 +18,7 @@ for a consumer, so a slow peer exerts back-pressure instead of growing memory.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import errno
@@ -22,8 +27,10 @@ import inspect
 import itertools
 import select
 import socket
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
+from time import monotonic as _monotonic
 from typing import Any
 
 from ._codec import LARGE_PAYLOAD, BytesLike, Decoder, DecoderState, Encoder
@@ -38,6 +45,14 @@ from ._errors import (
 WRITE_HIGH_WATER = 1 << 18
 READ_HIGH_WATER = 1 << 22
 READ_LOW_WATER = 1 << 20
+#: Payloads at least this long are received in a thread, straight into their ``bytes``.
+BULK_PAYLOAD = 1 << 20
+#: A frame sent this long (seconds) or more after the last one written at once is written at
+#: once too; one sent sooner is coalesced with the others sent in the same loop iteration.
+IMMEDIATE_GAP = 20e-6
+_DONTWAIT = socket.MSG_DONTWAIT
+_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_HEADER = struct.Struct(">L")
 _IOV_MAX = 512
 
 MessageHandler = Callable[[bytes], object]
@@ -66,7 +81,7 @@ class AsyncChannel:
         loop: asyncio.AbstractEventLoop,
         hup_is_broken: bool = False,
     ) -> None:
-        sock.setblocking(False)
+        sock.setblocking(True)  # the loop passes MSG_DONTWAIT; a bulk read blocks in a thread
         self._sock = sock
         self._fd = sock.fileno()
         self._loop = loop
@@ -83,6 +98,12 @@ class AsyncChannel:
         self._paused = False
         self._eof = False
         self._read_error: BaseException | None = None
+        self._bulk: int | None = None  # the length of the payload a bulk read receives
+        self._bulk_reader: _BulkReader | None = None
+        # Peek at the next header at a frame boundary only when a large payload may follow:
+        # first, after a large payload, after a read that filled the buffer.
+        self._peek_next = True
+        self._peek_buf = bytearray(4)
         self._onmessage: MessageHandler | None = None
         self._dispatching = False
         self._ended_waiters: list[asyncio.Future[None]] = []
@@ -94,6 +115,7 @@ class AsyncChannel:
         self._write_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._flush_scheduled = False
+        self._last_immediate = -1.0  # when a frame was last written from send() itself
         self._writing = False
         self._write_error: BaseException | None = None
         self._shutdown_requested = False
@@ -126,6 +148,19 @@ class AsyncChannel:
         self._fail_writers(err)
         self._wake_reader()
         self._wake_ended()
+        self._release_socket()
+
+    def _release_socket(self) -> None:
+        reader = self._bulk_reader
+        if reader is not None:
+            self._bulk_reader = None
+            if self._bulk is not None:
+                # Wake the bulk reader (its recv returns) and let it finish before the
+                # descriptor is closed, so that it never reads a reused descriptor number.
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                reader.wait(5.0)
+            reader.stop()
         self._sock.close()
 
     # -- handshake ---------------------------------------------------------------------------
@@ -155,7 +190,7 @@ class AsyncChannel:
     # -- reading -----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
-        if not self._reading and not self.read_done:
+        if not self._reading and not self.read_done and self._bulk is None:
             self._loop.add_reader(self._fd, self._on_readable)
             self._reading = True
 
@@ -166,11 +201,16 @@ class AsyncChannel:
 
     def _on_readable(self) -> None:
         decoder = self._decoder
+        if self._peek_next and decoder.buffered == 0 and decoder.state is DecoderState.FRAMES:
+            self._peek_next = False
+            if self._start_bulk():
+                return
         try:
-            n = self._sock.recv_into(decoder.get_buffer())
+            buffer = decoder.get_buffer()  # may grow a large payload's buffer: MemoryError
+            n = self._sock.recv_into(buffer, 0, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:
+        except (OSError, MemoryError) as exc:  # MemoryError: a payload too big for this host
             self._break(exc)
             return
         if n == 0:
@@ -178,13 +218,17 @@ class AsyncChannel:
             return
         try:
             payloads = decoder.buffer_updated(n)
-        except ProtocolError as exc:
+        except (ProtocolError, MemoryError) as exc:
             self._break(exc)
             return
         waiter = self._handshake_waiter
         if waiter is not None and decoder.handshake_done and not waiter.done():
             waiter.set_result(None)
+        if n == len(buffer):
+            self._peek_next = True
         if payloads:
+            if len(payloads[-1]) >= LARGE_PAYLOAD:
+                self._peek_next = True
             self._deliver(payloads)
         if decoder.state is DecoderState.ERROR:
             try:
@@ -192,18 +236,76 @@ class AsyncChannel:
             except ProtocolError as exc:
                 self._break(exc)
 
+    # A bulk read: at a frame boundary, a peek at the next header tells whether its payload is
+    # large; if so, the channel's bulk thread receives it with one blocking
+    # recv(n, MSG_WAITALL) (a ``bytes`` of exactly its size, filled by the kernel), while the
+    # loop stops reading the socket.
+
+    def _start_bulk(self) -> bool:
+        head = self._peek_buf
+        try:
+            if self._sock.recv_into(head, 4, _PEEK) < 4:
+                return False
+        except OSError:
+            return False  # the normal path reports it
+        (length,) = _HEADER.unpack(head)
+        if length < BULK_PAYLOAD or length > self._decoder.max_message_size:
+            return False
+        self._sock.recv(4, _DONTWAIT)  # the header: it is there, it was just peeked at
+        self._stop_reading()
+        reader = self._bulk_reader
+        if reader is None:
+            reader = self._bulk_reader = _BulkReader(self._sock, self._loop, self._end_bulk)
+        self._bulk = length
+        reader.start(length)
+        return True
+
+    def _end_bulk(self, wait: bool) -> bool:
+        """Take the bulk read's result (waiting briefly for it if ``wait``); return False if
+        it is still running."""
+        length = self._bulk
+        reader = self._bulk_reader
+        if length is None or reader is None:
+            return True
+        if not reader.wait(0.05 if wait else 0.0):
+            return False
+        self._bulk = None
+        data, error = reader.take()
+        if self._closed:
+            return True
+        if error is not None:
+            self._break(error)
+        elif len(data) == length:
+            self._peek_next = True
+            self._deliver([data], may_pause=False)
+            if self._inbox_bytes > READ_HIGH_WATER:
+                self._paused = True
+                return True
+        else:
+            # Cut short (end of stream, a signal): the decoder takes the frame from here.
+            try:
+                self._deliver(self._decoder.feed_payloads(_HEADER.pack(length) + data))
+            except ProtocolError as exc:
+                self._break(exc)
+                return True
+        if not wait:
+            self._start_reading()
+        return True
+
     def read_available(self) -> None:
         """Read and deliver everything the kernel holds now, without waiting (used once the
         peer process has exited, so that nothing it wrote is left unread)."""
+        if not self._end_bulk(True):
+            return  # still receiving a large payload (its writer's socket is still open)
         was_paused = self._paused
         if was_paused:
             self._paused = False
         while not self.read_done:
             try:
-                n = self._sock.recv_into(self._decoder.get_buffer())
+                n = self._sock.recv_into(self._decoder.get_buffer(), 0, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError as exc:
+            except (OSError, MemoryError) as exc:
                 self._break(exc)
                 break
             if n == 0:
@@ -211,7 +313,7 @@ class AsyncChannel:
                 break
             try:
                 payloads = self._decoder.buffer_updated(n)
-            except ProtocolError as exc:
+            except (ProtocolError, MemoryError) as exc:
                 self._break(exc)
                 break
             if payloads:
@@ -227,7 +329,9 @@ class AsyncChannel:
         except ProtocolError as exc:
             self._break(exc)
             return
-        if self._hup_is_broken and self._peer_hung_up():
+        # Once this side shut its write side, the peer's half-close raises POLLHUP too: a
+        # finished worker takes any end of stream as clean.
+        if self._hup_is_broken and not self._write_shut and self._peer_hung_up():
             self._break(PeerGoneError("the parent closed the channel without finishing (gone)"))
             return
         self._eof = True
@@ -352,10 +456,16 @@ class AsyncChannel:
                 self._raise_read_error()
             if self._eof:
                 raise EndOfStream("the peer ended its stream")
-            if self._recv_waiter is not None:
+            if self._recv_waiter is not None and not self._recv_waiter.done():
                 raise RuntimeError("recv() is already being awaited by another task")
-            self._recv_waiter = self._loop.create_future()
-            await self._recv_waiter
+            waiter = self._recv_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                # A cancelled recv() (e.g. under asyncio.wait_for) must not leave its waiter
+                # behind: the next recv() would take it for another task's.
+                if self._recv_waiter is waiter:
+                    self._recv_waiter = None
 
     def _raise_read_error(self, *, handshake: bool = False) -> None:
         err = self._read_error
@@ -424,8 +534,16 @@ class AsyncChannel:
             whole = type(data) is not bytes
         self._queued += 4 + size
         if not self._flush_scheduled and not self._writing:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            now = _monotonic()
+            if now - self._last_immediate >= IMMEDIATE_GAP:
+                # Nothing was written at once just before: this frame goes out now (no loop
+                # iteration to wait for, and none scheduled: a ping-pong pays no extra one).
+                self._last_immediate = now
+                self._flush()
+            else:
+                # Frames in quick succession: written together at the end of this iteration.
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
         return self._queued, whole
 
     async def send(self, data: BytesLike) -> None:
@@ -500,9 +618,9 @@ class AsyncChannel:
         while chunks:
             try:
                 if len(chunks) == 1:
-                    n = sock.send(chunks[0])
+                    n = sock.send(chunks[0], _DONTWAIT)
                 else:
-                    n = sock.sendmsg(list(itertools.islice(chunks, _IOV_MAX)))
+                    n = sock.sendmsg(list(itertools.islice(chunks, _IOV_MAX)), (), _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -585,7 +703,7 @@ class AsyncChannel:
         if self._write_error is None:
             self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
-        self._sock.close()
+        self._release_socket()
 
     # -- breaking ----------------------------------------------------------------------------
 
@@ -606,3 +724,68 @@ class AsyncChannel:
     @property
     def read_error(self) -> BaseException | None:
         return self._read_error
+
+
+class _BulkReader:
+    """The thread that receives a channel's large payloads, one at a time: the same thread
+    every time, so that the memory of a payload its consumer freed is reused for the next one
+    (a new thread may be given another malloc arena, where the freed memory stays resident:
+    twice the payload's size in RSS)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        on_done: Callable[[bool], object],
+    ) -> None:
+        self._sock = sock
+        self._loop = loop
+        self._on_done = on_done
+        self._go = _thread.allocate_lock()
+        self._go.acquire()
+        self._idle = _thread.allocate_lock()  # held while a payload is being received
+        self._length = 0
+        self._stopping = False
+        self._result: tuple[bytes, OSError | None] = (b"", None)
+        _thread.start_new_thread(self._run, ())
+
+    def start(self, length: int) -> None:
+        self._idle.acquire()
+        self._length = length
+        self._go.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the current payload is in (waiting at most ``timeout`` seconds)."""
+        if not self._idle.acquire(timeout > 0, timeout if timeout > 0 else -1):
+            return False
+        self._idle.release()
+        return True
+
+    def take(self) -> tuple[bytes, OSError | None]:
+        result, self._result = self._result, (b"", None)
+        return result
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(RuntimeError):  # already released: it is about to look
+            self._go.release()
+
+    def _run(self) -> None:
+        while True:
+            self._go.acquire()
+            if self._stopping:
+                return
+            try:
+                self._result = (self._sock.recv(self._length, socket.MSG_WAITALL), None)
+            except OSError as exc:
+                self._result = (b"", exc)
+            except MemoryError:
+                # The announced length cannot be reserved at once (address-space limit,
+                # strict overcommit): no byte was read; the decoder takes the frame, growing
+                # its buffer only as bytes arrive.
+                self._result = (b"", None)
+            self._idle.release()
+            if self._stopping:
+                return
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(self._on_done, False)

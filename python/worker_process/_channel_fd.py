@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import stat
 
 from ._errors import ChannelUnavailableError
 
-__all__ = ["CHANNEL_FD", "open_channel"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
+__all__ = ["CHANNEL_FD", "open_channel", "open_channel_raw"]
 
 #: The descriptor a worker finds its end of the channel on.
 CHANNEL_FD = 3
@@ -30,6 +34,18 @@ def open_channel() -> socket.socket:
     Raises:
         ChannelUnavailableError: fd 3 is not open, or not an AF_UNIX stream socket.
     """
+    import socket
+
+    return socket.socket(fileno=open_channel_raw().detach())
+
+
+def open_channel_raw() -> _socket.socket:
+    """:func:`open_channel` as a plain ``_socket.socket``: the blocking worker uses it, so that
+    it starts without importing the ``socket`` module (a few ms).
+
+    Raises:
+        ChannelUnavailableError: fd 3 is not open, or not an AF_UNIX stream socket.
+    """
     try:
         mode = os.fstat(CHANNEL_FD).st_mode
     except OSError:
@@ -43,9 +59,11 @@ def open_channel() -> socket.socket:
             f"fd {CHANNEL_FD} is {kind}, not the channel socket: this process was not started"
             " as a worker, or something else took fd 3"
         )
-    sock = socket.socket(fileno=CHANNEL_FD)
-    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
-        described = f"{sock.family.name}/{sock.type.name}"
+    sock = _socket.socket(fileno=CHANNEL_FD)
+    if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
+        import socket
+
+        described = f"{socket.AddressFamily(sock.family).name}/{socket.SocketKind(sock.type).name}"
         sock.detach()
         raise ChannelUnavailableError(
             f"fd {CHANNEL_FD} is a {described} socket; the channel is an"

@@ -118,8 +118,9 @@ class Decoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes received that belong to a frame not yet complete."""
-        return len(self._buf) + (self._big_pos if self._big is not None else 0)
+        """Bytes received that belong to a frame not yet complete (0 only at a frame boundary:
+        a large frame's header counts, even before any of its payload arrived)."""
+        return len(self._buf) + (HEADER_SIZE + self._big_pos if self._big is not None else 0)
 
     # -- public event API ------------------------------------------------------------------
 
@@ -134,7 +135,15 @@ class Decoder:
         from ._events import HandshakeReceived, MessageReceived
 
         before = self._state
-        payloads = self.feed_payloads(data)
+        try:
+            payloads = self.feed_payloads(data)
+        except ProtocolError:
+            if before is _HANDSHAKE and self.handshake_done:
+                # A good handshake byte, then an error in the same chunk: the handshake
+                # event comes first and the (stored) error is raised by the next call, as for
+                # frames that precede an error.
+                return [HandshakeReceived()]
+            raise
         events: list[Event] = []
         if before is _HANDSHAKE and self._state is not _HANDSHAKE:
             events.append(HandshakeReceived())

@@ -99,10 +99,8 @@ class TruncatedStreamError(RemoteProtocolError):
     """
 
     def __init__(self, *, stage: str, missing: int) -> None:
-        super().__init__(
-            f"stream ended inside the {stage}: {missing} more byte{'s' if missing != 1 else ''}"
-            " were expected"
-        )
+        more = "1 more byte was" if missing == 1 else f"{missing} more bytes were"
+        super().__init__(f"stream ended inside the {stage}: {more} expected")
         self.stage = stage
         self.missing = missing
 
@@ -116,7 +114,8 @@ class ClosedResourceError(WorkerProcessError):
 
 class BrokenResourceError(WorkerProcessError):
     """The peer or the operating system broke the channel. ``__cause__`` holds the underlying
-    error (an ``OSError`` or a :class:`ProtocolError`)."""
+    error: an ``OSError``, a :class:`ProtocolError`, or a ``MemoryError`` (a message too
+    large to hold)."""
 
 
 class EndOfStream(WorkerProcessError):

@@ -66,8 +66,8 @@ async def create_worker(
     ``max_message_size`` bounds the messages accepted from the worker.
 
     Raises:
-        WorkerStartError: the program could not be started, or exited before the handshake
-            (``returncode`` says how).
+        WorkerStartError: the program could not be started, exited before the handshake
+            (``returncode`` says how), or closed the channel before it (killed).
         HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
             killed.
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
@@ -181,6 +181,10 @@ class Worker(MessageStream):
                         f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
                         " handshake", returncode=self._returncode
                     ) from exc
+                raise WorkerStartError(
+                    f"worker {self.args!r} closed the channel before the handshake; it was"
+                    " killed"
+                ) from exc
             raise exc
         if self._exited in done:
             # Exited; what it wrote is still readable.
@@ -297,8 +301,10 @@ class Worker(MessageStream):
 
     def _on_broken(self, exc: BaseException) -> None:
         # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
-        # (the worker closed or died) is left to the exit status.
-        if isinstance(exc, RemoteProtocolError) and self._returncode is None:
+        # (the worker closed or died) is left to the exit status. The error may be found only
+        # after the exit (reading what the worker left, e.g. while reading was paused): it
+        # still decides ``lifetime``, whichever of the two the loop noticed first.
+        if isinstance(exc, RemoteProtocolError):
             if self._kill_reason is None:
                 broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
                 broken.__cause__ = exc

@@ -84,6 +84,11 @@ class Connection(MessageStream):
         self._channel = channel
         if exit_on_broken:
             channel.on_broken = report_broken_and_exit
+            # The channel may have broken between the handshake and now (bad bytes in the
+            # handshake's own chunk, the parent gone at once), before the hook was set.
+            broken = channel.read_error or channel._write_error
+            if broken is not None:
+                report_broken_and_exit(broken)
         # A worker that returns without finish() still gets what it queued out (bounded).
         ref = weakref.ref(channel)
         atexit.register(_flush_at_exit, ref)
