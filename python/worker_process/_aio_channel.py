@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic as _monotonic
 from typing import Any
 
-from ._codec import LARGE_PAYLOAD, BytesLike, Decoder, DecoderState, Encoder
+from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
@@ -47,8 +47,9 @@ READ_HIGH_WATER = 1 << 22
 READ_LOW_WATER = 1 << 20
 #: Payloads at least this long are received in a thread, straight into their ``bytes``.
 BULK_PAYLOAD = 1 << 20
-#: A frame sent this long (seconds) or more after the last one written at once is written at
-#: once too; one sent sooner is coalesced with the others sent in the same loop iteration.
+#: A frame sent this long (seconds) or more after the end of the last write made from
+#: ``send()`` itself is written at once too; one sent sooner is coalesced with the others sent
+#: in the same loop iteration.
 IMMEDIATE_GAP = 20e-6
 _DONTWAIT = socket.MSG_DONTWAIT
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
@@ -249,7 +250,9 @@ class AsyncChannel:
         except OSError:
             return False  # the normal path reports it
         (length,) = _HEADER.unpack(head)
-        if length < BULK_PAYLOAD or length > self._decoder.max_message_size:
+        if length < BULK_PAYLOAD or length > min(self._decoder.max_message_size, PREALLOCATE):
+            # Over PREALLOCATE, a header alone must not reserve its announced length (spec,
+            # Limits): the decoder takes the frame, growing its buffer as bytes arrive.
             return False
         self._sock.recv(4, _DONTWAIT)  # the header: it is there, it was just peeked at
         self._stop_reading()
@@ -534,12 +537,12 @@ class AsyncChannel:
             whole = type(data) is not bytes
         self._queued += 4 + size
         if not self._flush_scheduled and not self._writing:
-            now = _monotonic()
-            if now - self._last_immediate >= IMMEDIATE_GAP:
+            if _monotonic() - self._last_immediate >= IMMEDIATE_GAP:
                 # Nothing was written at once just before: this frame goes out now (no loop
                 # iteration to wait for, and none scheduled: a ping-pong pays no extra one).
-                self._last_immediate = now
+                # The gap counts from the end of that write, however long it took.
                 self._flush()
+                self._last_immediate = _monotonic()
             else:
                 # Frames in quick succession: written together at the end of this iteration.
                 self._flush_scheduled = True
