@@ -98,11 +98,15 @@ export declare function handshakeByte(role: Role): number;
 interface MessageEndpoint extends AsyncIterable<Buffer> {
   /**
    * Called once per incoming message. Messages that arrive while it is not
-   * set are queued and delivered in order once it is set.
+   * set are queued and delivered in order once it is set. If it returns a
+   * promise, the next message is delivered only once that promise settles.
+   * Reading stops while more than 4 MiB of messages are queued and resumes
+   * below 1 MiB, so a slow consumer holds the peer back.
    */
   onmessage: ((message: Buffer) => unknown) | null;
   /**
-   * Send one message. Resolves once the frame has been handed to the socket.
+   * Send one message. Resolves once the frame has been handed to the socket
+   * (it stays pending while the peer does not read).
    * Do not modify `message` before the promise settles.
    */
   send(message: Uint8Array): Promise<void>;
@@ -157,6 +161,10 @@ export interface WorkerProcessError extends Error {
 
 export declare class Worker implements MessageEndpoint {
   private constructor();
+  /**
+   * Called once per incoming message, in order; if it returns a promise, the
+   * next message waits until it settles. Messages queue while it is unset.
+   */
   onmessage: ((message: Buffer) => unknown) | null;
   /**
    * Send one message. Resolves once the frame has been handed to the socket.
@@ -205,6 +213,10 @@ export interface ConnectOptions {
 
 export declare class Connection implements MessageEndpoint {
   private constructor();
+  /**
+   * Called once per incoming message, in order; if it returns a promise, the
+   * next message waits until it settles. Messages queue while it is unset.
+   */
   onmessage: ((message: Buffer) => unknown) | null;
   /**
    * Called after the parent ended its stream cleanly and every queued message

@@ -32,7 +32,20 @@ const EXIT_AFTER_EOF_GRACE = 250;
 
 const MAX_TIMER = 0x7fffffff;
 
+// Read-side back-pressure: reading stops while more than READ_HIGH_WATER bytes
+// of received messages wait for the application, and starts again once they
+// are down to READ_LOW_WATER. A single larger message is still delivered: the
+// marks bound the queue, not a message. Each queued message also counts
+// MESSAGE_CHARGE bytes for its object, so that a flood of empty messages is
+// bounded too.
+const READ_HIGH_WATER = 4 * 1024 * 1024;
+const READ_LOW_WATER = 1024 * 1024;
+const MESSAGE_CHARGE = 64;
+
 const EMPTY = Buffer.alloc(0);
+
+// The worker reads its channel into one reused buffer of this size.
+const READ_BUFFER_SIZE = 64 * 1024;
 
 const noop = () => {};
 
@@ -114,6 +127,24 @@ function limitOption(name, value) {
   return value;
 }
 
+// A chunk read from the socket is garbage once decoded: the decoder copies
+// payloads out. Detaching its ArrayBuffer frees the memory at once, instead of
+// when the garbage collector next looks at external memory (V8 lets that grow
+// by 64 MiB or more first), which would add as much again to the bounded
+// queue. Only a chunk that owns its whole ArrayBuffer and that no other 'data'
+// listener sees is released. Needs ArrayBuffer.prototype.transfer (Node.js 21).
+const CAN_DETACH = typeof ArrayBuffer.prototype.transfer === 'function';
+
+function releaseChunk(socket, chunk) {
+  if (!CAN_DETACH || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== chunk.length) return;
+  if (socket.listenerCount('data') !== 1) return;
+  try {
+    chunk.buffer.transfer(0);
+  } catch {
+    // not detachable: the collector frees it
+  }
+}
+
 function toPromiseWithNoopCatch(promise) {
   promise.catch(noop);
   return promise;
@@ -131,7 +162,21 @@ class Channel {
     this._waiters = new Fifo();
     this._iterators = 0;
     this._busyIterators = 0;
-    this._pendingHandlers = 0;
+    // An onmessage handler returned a promise that has not settled: the next
+    // message waits for it.
+    this._handlerBusy = false;
+    this._handlerSettled = () => {
+      this._handlerBusy = false;
+      this._pump();
+    };
+    // The derived promise re-rejects, so a failing async handler still
+    // surfaces as an unhandled rejection, exactly as without this library.
+    this._handlerFailed = (err) => {
+      this._handlerSettled();
+      throw err;
+    };
+    this._queuedBytes = 0; // what the inbox holds, charged as above
+    this._readPaused = false;
     this._pumping = false;
     this._pumpScheduled = false;
     // 'open' | 'ended' | 'failed'
@@ -218,7 +263,7 @@ class Channel {
         if (finished) return Promise.resolve({ value: undefined, done: true });
         setBusy(false);
         if (channel._inbox.length > 0 && !channel._handler) {
-          const value = channel._inbox.shift();
+          const value = channel._take();
           setBusy(true);
           return Promise.resolve({ value, done: false });
         }
@@ -259,9 +304,29 @@ class Channel {
     });
   }
 
+  /** Queue a received message, hand it on if someone is waiting, stop reading if too much waits. */
   _deliver(payload) {
     this._inbox.push(payload);
+    this._queuedBytes += payload.length + MESSAGE_CHARGE;
     this._pump();
+    if (this._queuedBytes > READ_HIGH_WATER && !this._readPaused && this._mayPauseReading()) {
+      this._readPaused = true;
+      this._socket.pause();
+    }
+  }
+
+  /** Take the oldest queued message; read again once the queue is short enough. */
+  _take() {
+    const payload = this._inbox.shift();
+    this._queuedBytes -= payload.length + MESSAGE_CHARGE;
+    if (this._readPaused && this._queuedBytes <= READ_LOW_WATER) this._resumeReading();
+    return payload;
+  }
+
+  _resumeReading() {
+    if (!this._readPaused) return;
+    this._readPaused = false;
+    if (!this._socket.destroyed) this._socket.resume();
   }
 
   _pump() {
@@ -270,11 +335,12 @@ class Channel {
     try {
       while (this._inbox.length > 0) {
         if (this._handler) {
-          this._callHandler(this._handler, this._inbox.shift());
+          if (this._handlerBusy) break;
+          this._callHandler(this._handler, this._take());
         } else if (this._waiters.length > 0) {
           const waiter = this._waiters.shift();
           waiter.setBusy(true);
-          waiter.resolve({ value: this._inbox.shift(), done: false });
+          waiter.resolve({ value: this._take(), done: false });
         } else {
           break;
         }
@@ -298,17 +364,10 @@ class Channel {
       return;
     }
     if (result && typeof result.then === 'function') {
-      this._pendingHandlers++;
-      const settled = () => {
-        this._pendingHandlers--;
-        this._checkDrained();
-      };
-      // The derived promise re-rejects, so a failing async handler still
-      // surfaces as an unhandled rejection, exactly as without this library.
-      Promise.resolve(result).then(settled, (err) => {
-        settled();
-        throw err;
-      });
+      // The handler's pace is the back-pressure: the next message is
+      // delivered once this one's promise settles.
+      this._handlerBusy = true;
+      Promise.resolve(result).then(this._handlerSettled, this._handlerFailed);
     }
   }
 
@@ -354,6 +413,9 @@ class Channel {
   }
 
   // hooks
+  _mayPauseReading() {
+    return true;
+  }
   _consumersChanged() {}
   _onInboxEmptyAfterEnd() {}
 }
@@ -532,6 +594,7 @@ class Worker extends Channel {
     this._timers = { handshake: null, duration: null, close: null, eofGrace: null, exitGrace: null };
     this._closePromise = null;
     this._reapedCallbacks = [];
+    this._takingBuffered = false;
 
     let lifetimeResolve;
     let lifetimeReject;
@@ -563,7 +626,11 @@ class Worker extends Channel {
       if (err) this._readRest();
       return destroySocket.call(socket, err, callback);
     };
-    socket.on('data', (chunk) => this._onData(chunk));
+    socket.on('data', (chunk) => {
+      if (this._takingBuffered) return;
+      this._onData(chunk);
+      releaseChunk(socket, chunk);
+    });
     socket.on('end', () => this._onEof());
     socket.on('error', (err) => this._onSocketError(err));
     socket.on('close', () => this._onSocketClose());
@@ -758,6 +825,20 @@ class Worker extends Channel {
    */
   _readRest() {
     if (this._inputDone) return;
+    // First what the stream itself read ahead but did not emit (reading was
+    // paused); read() emits it as 'data' too, which the listener ignores.
+    while (this._socket.readableLength > 0) {
+      this._takingBuffered = true;
+      let buffered;
+      try {
+        buffered = this._socket.read();
+      } finally {
+        this._takingBuffered = false;
+      }
+      if (!buffered) break;
+      this._onData(buffered);
+      if (this._inputDone) return;
+    }
     const handle = this._socket._handle;
     const fd = handle ? handle.fd : -1;
     if (!(Number.isInteger(fd) && fd >= 0)) return;
@@ -800,6 +881,11 @@ class Worker extends Channel {
     this._timers.duration = stopTimer(this._timers.duration);
     this._timers.close = stopTimer(this._timers.close);
     this._timers.exitGrace = stopTimer(this._timers.exitGrace);
+    // The worker can write nothing more: what it wrote is in the socket's
+    // receive buffer, bounded by the kernel. Read it to the end of stream
+    // without back-pressure, so that lifetime does not depend on the
+    // application consuming (queued messages stay queued for it).
+    this._resumeReading();
     if (!this._inputDone) {
       // The end of the channel is normally already readable; if a leaked copy
       // of the worker's end keeps it open, stop waiting after a grace period.
@@ -820,6 +906,10 @@ class Worker extends Channel {
 
   _clearTimers() {
     for (const key of Object.keys(this._timers)) this._timers[key] = stopTimer(this._timers[key]);
+  }
+
+  _mayPauseReading() {
+    return this._exit === null;
   }
 
   _consumersChanged() {
@@ -960,14 +1050,27 @@ function connect(options) {
       return;
     }
     let socket;
+    let connection = null;
     try {
-      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      socket = new net.Socket({
+        fd,
+        readable: true,
+        writable: true,
+        allowHalfOpen: true,
+        // Read into one reused buffer (the decoder copies payloads out), so
+        // reading allocates nothing per chunk.
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+          callback: (n, buffer) => {
+            connection._onData(buffer.subarray(0, n));
+          },
+        },
+      });
     } catch (err) {
       reject(makeError(`no channel to a parent: cannot use file descriptor ${fd}: ${err.message}`, 'ERR_NO_CHANNEL', { cause: err }));
       return;
     }
-    // eslint-disable-next-line no-new
-    new Connection(INTERNAL, socket, { maxMessageSize, timeout, resolve, reject });
+    connection = new Connection(INTERNAL, socket, { maxMessageSize, timeout, resolve, reject });
   });
   connectPromise.catch(() => {
     connectPromise = null;
@@ -1005,7 +1108,7 @@ class Connection extends Channel {
     this._timer = null;
     this._probingEnd = false;
 
-    socket.on('data', (chunk) => this._onData(chunk));
+    // Data arrives through the socket's onread callback (see connect()).
     socket.on('end', () => this._onEof());
     socket.on('error', (err) => {
       if (this._probingEnd) {
@@ -1104,7 +1207,7 @@ class Connection extends Channel {
 
   _onInboxEmptyAfterEnd() {
     if (this._endReached || this._input !== 'ended') return;
-    if (this._pendingHandlers > 0 || this._busyIterators > 0) return;
+    if (this._handlerBusy || this._busyIterators > 0) return;
     this._endReached = true;
     // Let code that runs right after a for-await loop (or after the last
     // handler call) still send before our side is ended.

@@ -132,11 +132,6 @@ def test_slow_parent_reader_node_worker_floods(node: str) -> None:
 @pytest.mark.interop
 @pytest.mark.skipif(not NODES, reason="no Node.js, or interop/node not there yet")
 @pytest.mark.parametrize("node", NODES or ["node"])
-@pytest.mark.xfail(
-    reason="Node.js peer: Worker/Connection read without back-pressure (no socket.pause() when"
-    " messages wait for a consumer), so a slow Node reader buffers whatever the writer sends",
-    strict=False,
-)
 def test_slow_node_parent_reader_python_worker_floods(node: str) -> None:
     total = 256 * MiB
     env = {**os.environ, "WORKER_PROCESS_PYTHON": sys.executable}
