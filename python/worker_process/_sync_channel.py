@@ -22,7 +22,7 @@ import struct
 from collections import deque
 from time import monotonic
 
-from ._codec import LARGE_PAYLOAD, BytesLike, Decoder, DecoderState, Encoder
+from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
@@ -114,6 +114,7 @@ class SyncChannel:
         sock.setblocking(True)
         self._sock = sock
         self._sendall = sock.sendall
+        self._recv_into = sock.recv_into
         self.fd = sock.fileno()
         self._decoder = decoder
         self._encoder = encoder
@@ -189,7 +190,20 @@ class SyncChannel:
                 if self._read_error is not None or self._eof or self.closed:
                     self._raise_read_state()
                 if deadline is None:
-                    self._read_blocking()
+                    decoder = self._decoder
+                    if self._large_next and decoder.buffered == 0 and decoder.state is _FRAMES:
+                        self._read_large()
+                        continue
+                    # _read_once(0), inlined: this is the per-batch path of every receiver
+                    try:
+                        n = self._recv_into(decoder.get_buffer())
+                    except (OSError, MemoryError) as exc:
+                        self.break_with(exc)
+                        continue
+                    if n:
+                        self._take(decoder, n)
+                    else:
+                        self._on_eof()
                 else:
                     left = deadline - monotonic()
                     if left <= 0 or not wait_fd(self.fd, _POLLIN, left):
@@ -208,13 +222,6 @@ class SyncChannel:
         if err is not None:
             raise BrokenResourceError(f"the channel broke: {err}") from err
         raise EndOfStream("the peer ended its stream")
-
-    def _read_blocking(self) -> None:
-        decoder = self._decoder
-        if self._large_next and decoder.buffered == 0 and decoder.state is _FRAMES:
-            self._read_large()
-        else:
-            self._read_once(0)
 
     def _read_once(self, flags: int) -> int:
         """One ``recv_into`` into the decoder's buffer; queue the frames it completes.
@@ -260,7 +267,9 @@ class SyncChannel:
             head = sock.recv(HEADER_SIZE, _MSG_WAITALL)
             if len(head) == HEADER_SIZE:
                 (length,) = _unpack_header(head)
-                if LARGE_PAYLOAD <= length <= decoder.max_message_size:
+                # Over PREALLOCATE a header alone must not reserve its announced length
+                # (spec, Limits): the decoder takes such a frame, growing as bytes arrive.
+                if LARGE_PAYLOAD <= length <= min(decoder.max_message_size, PREALLOCATE):
                     try:
                         payload = sock.recv(length, _MSG_WAITALL)
                     except MemoryError:
