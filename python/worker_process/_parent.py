@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._messages import MessageStream
 from ._roles import Role
-from ._spawn import SpawnedChild, StdioSpec, build_argv, spawn_worker
+from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Worker", "create_worker"]
@@ -74,20 +74,11 @@ async def create_worker(
             killed.
     """
     loop = asyncio.get_running_loop()
-    argv = build_argv(file, args, is_command)
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    if max_duration is not None and max_duration <= 0:
-        raise ValueError("max_duration must be positive (or None for no limit)")
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        child = spawn_worker(
-            argv, theirs, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr
-        )
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
+    argv, mine, child = start_worker(
+        file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
+        stdin=stdin, stdout=stdout, stderr=stderr,
+    )
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
     await worker._handshake(handshake_timeout)
     return worker

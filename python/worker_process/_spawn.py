@@ -22,7 +22,7 @@ from typing import IO, Any
 from ._channel_fd import CHANNEL_FD
 from ._errors import WorkerStartError
 
-__all__ = ["CHANNEL_FD", "SpawnedChild", "StdioSpec", "build_argv", "spawn_worker"]
+__all__ = ["CHANNEL_FD", "SpawnedChild", "StdioSpec", "build_argv", "spawn_worker", "start_worker"]
 
 StdioSpec = int | IO[Any] | None
 
@@ -201,6 +201,42 @@ def spawn_worker(
     return SpawnedChild(
         pid=pid, stdin=parent_ends.get(0), stdout=parent_ends.get(1), stderr=parent_ends.get(2)
     )
+
+
+def start_worker(
+    file: str | os.PathLike[str],
+    args: Sequence[str],
+    *,
+    is_command: bool,
+    max_duration: float | None,
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    stdin: StdioSpec,
+    stdout: StdioSpec,
+    stderr: StdioSpec,
+) -> tuple[list[str], socket.socket, SpawnedChild]:
+    """What both APIs' ``create_worker`` do before the handshake: check the arguments, make
+    the socketpair, start the child on one end. Returns the argv, the parent's end of the
+    channel and the child.
+
+    Raises:
+        ValueError: ``max_duration`` is not positive.
+        WorkerStartError: as :func:`spawn_worker`.
+    """
+    if max_duration is not None and max_duration <= 0:
+        raise ValueError("max_duration must be positive (or None for no limit)")
+    argv = build_argv(file, args, is_command)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        child = spawn_worker(
+            argv, theirs, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return argv, mine, child
 
 
 _RESET_SIGNALS = tuple(

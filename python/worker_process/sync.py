@@ -156,24 +156,13 @@ def create_worker(
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
             killed.
     """
-    import socket  # the parent side only: a worker never pays for these imports
+    from ._spawn import start_worker  # the parent side only: a worker never imports it
 
-    from ._spawn import build_argv, spawn_worker
-
-    argv = build_argv(file, args, is_command)
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    if max_duration is not None and max_duration <= 0:
-        raise ValueError("max_duration must be positive (or None for no limit)")
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        child = spawn_worker(
-            argv, theirs, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr
-        )
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
+    argv, mine, child = start_worker(
+        file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
+        stdin=stdin, stdout=stdout, stderr=stderr,
+    )
     worker = Worker(child, mine, decoder, argv, max_duration)
     worker._handshake(handshake_timeout)
     return worker

@@ -3,10 +3,7 @@ destroyed while pending, an exception never retrieved, a callback that raised)."
 
 from __future__ import annotations
 
-import gc
-import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            self.records.append(record)
-
-
 @pytest.fixture(autouse=True)
-def no_asyncio_errors() -> Iterator[None]:
-    handler = _Records()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(handler)
-    try:
-        yield
-        gc.collect()  # "never retrieved" / "destroyed but pending" are logged on collection
-    finally:
-        logger.removeHandler(handler)
-    messages = [record.getMessage() for record in handler.records]
-    assert not messages, f"asyncio logged: {messages}"
+def _no_asyncio_errors(no_asyncio_errors: None) -> None:
+    """Applies the suite's asyncio log guard to every test here."""
