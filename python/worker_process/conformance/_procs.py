@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ._raw import Deadline, Fail
 
-__all__ = ["Candidate", "become_subreaper", "kill_stray_children", "process_state",
+__all__ = ["Candidate", "CandidateContext", "become_subreaper", "kill_stray_children",
+           "process_state",
            "rss_bytes"]
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -242,3 +243,36 @@ def describe_status(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit {code}"
+
+
+class CandidateContext:
+    """What every scenario works with: the candidate's command line, the environment it is
+    started with (the runner's own ``WORKER_PROCESS_*`` settings removed, except those named in
+    ``keep_env``), the scenario's deadline, and the candidate once it runs."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        deadline: Deadline,
+        *,
+        keep_env: Sequence[str] = ("WORKER_PROCESS_NODE",),
+    ) -> None:
+        self.argv = list(argv)
+        self.base_env = {k: v for k, v in env.items()
+                         if not k.startswith("WORKER_PROCESS_") or k in keep_env}
+        self.deadline = deadline
+        self.proc: Candidate | None = None
+
+    @property
+    def candidate(self) -> Candidate:
+        assert self.proc is not None
+        return self.proc
+
+    def status_note(self) -> str:
+        """How the candidate ended, for a failure's reason; empty while it runs."""
+        code = self.candidate.wait(self.deadline, 0)
+        if code is None:
+            return ""
+        tail = self.candidate.stderr_tail()
+        return f" (it ended: {describe_status(code)}{'; stderr: ' + tail if tail else ''})"

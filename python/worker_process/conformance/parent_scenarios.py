@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import contract, probe
-from ._procs import Candidate, describe_status, process_state, rss_bytes
+from ._procs import Candidate, CandidateContext, describe_status, process_state, rss_bytes
 from ._raw import Deadline, Fail, RawPeer, frame, pattern
 from .scenarios import Level, ScenarioSet
 
@@ -116,21 +116,18 @@ def _is_probe(pid: int) -> bool:
         return False
 
 
-class ParentContext:
+class ParentContext(CandidateContext):
     """What a parent scenario works with: starts the candidate parent, and accepts the probe
     it starts."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str], deadline: Deadline) -> None:
-        self.argv = list(argv)
-        self.base_env = {k: v for k, v in env.items() if not k.startswith("WORKER_PROCESS_")
-                         or k in ("WORKER_PROCESS_NODE", "WORKER_PROCESS_PYTHON")}
-        self.deadline = deadline
+        super().__init__(argv, env, deadline,
+                         keep_env=("WORKER_PROCESS_NODE", "WORKER_PROCESS_PYTHON"))
         self.tmp = tempfile.mkdtemp(prefix="wp-conformance-")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.control_path = os.path.join(self.tmp, "control.sock")
         self.listener.bind(self.control_path)
         self.listener.listen(4)
-        self.proc: Candidate | None = None
         self.probes: list[Probe] = []
         self.sockets: list[socket.socket] = [self.listener]
 
@@ -201,18 +198,6 @@ class ParentContext:
         return found
 
     # -- observing --------------------------------------------------------------------------
-
-    @property
-    def candidate(self) -> Candidate:
-        assert self.proc is not None
-        return self.proc
-
-    def status_note(self) -> str:
-        code = self.candidate.wait(self.deadline, 0)
-        if code is None:
-            return ""
-        tail = self.candidate.stderr_tail()
-        return f" (it ended: {describe_status(code)}{'; stderr: ' + tail if tail else ''})"
 
     def outcome(self) -> dict[str, Any]:
         """The candidate's outcome line, once it has exited.

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import contract
-from ._procs import Candidate, describe_status, rss_bytes
+from ._procs import Candidate, CandidateContext, describe_status, rss_bytes
 from ._raw import Deadline, Fail, RawPeer, frame, pattern
 from .scenarios import Level, ScenarioSet
 
@@ -31,17 +31,13 @@ _PROMPT = 5.0
 _QUIET_WINDOW = 0.3
 
 
-class WorkerContext:
+class WorkerContext(CandidateContext):
     """What a worker scenario works with: starts the candidate as a worker of the runner."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str], deadline: Deadline) -> None:
-        self.argv = list(argv)
-        self.base_env = {k: v for k, v in env.items() if not k.startswith("WORKER_PROCESS_")
-                         or k in ("WORKER_PROCESS_NODE",)}
-        self.deadline = deadline
+        super().__init__(argv, env, deadline)
         self.procs: list[Candidate] = []
         self.peers: list[RawPeer] = []
-        self.proc: Candidate | None = None
         self.channel_inode = 0
 
     # -- starting ---------------------------------------------------------------------------
@@ -90,18 +86,6 @@ class WorkerContext:
             raise Fail(f"the worker's first byte is 0x{got.hex()}, not 0x01")
 
     # -- observing --------------------------------------------------------------------------
-
-    @property
-    def candidate(self) -> Candidate:
-        assert self.proc is not None
-        return self.proc
-
-    def status_note(self) -> str:
-        code = self.candidate.wait(self.deadline, 0)
-        if code is None:
-            return ""
-        tail = self.candidate.stderr_tail()
-        return f" (it ended: {describe_status(code)}{'; stderr: ' + tail if tail else ''})"
 
     def expect_exit(self, codes: str, *, within: float | None = None) -> int:
         """Wait for the exit; ``codes`` is ``"0"``, ``"1"`` or ``"nonzero"``.
