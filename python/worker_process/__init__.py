@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ._parent import Worker, create_worker
     from ._worker import Connection, connect
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "HEADER_SIZE",

@@ -22,6 +22,7 @@ from typing import Any, TextIO, TypeVar
 
 from ._procs import become_subreaper, kill_stray_children
 from ._raw import Deadline, Fail
+from .files import candidates_directory, contract_path
 from .report import render_table
 from .scenarios import Level, Result, Scenario, Status
 
@@ -156,11 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m worker_process conformance",
         description="Check an implementation of the worker-process protocol against live "
-        "scenarios. The candidate program follows the contract in spec/conformance.md.",
+        f"scenarios. The candidate program follows the contract in {contract_path()}.",
         epilog="examples:\n"
         "  python -m worker_process conformance worker -- node my_worker.js\n"
         "  python -m worker_process conformance parent --json -- ./my_parent\n"
-        "  python -m worker_process conformance worker --list",
+        "  python -m worker_process conformance worker --list\n"
+        f"reference candidates (Python): {candidates_directory()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("role", choices=("worker", "parent"),

@@ -32,6 +32,7 @@ from .._errors import (
 )
 from .._grammar import HANDSHAKE, LENGTH, build_stream, parse_stream
 from .._roles import Role
+from .files import vectors_directory
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,8 +55,9 @@ Json = dict[str, Any]
 
 
 def default_directory() -> Path:
-    """``spec/vectors`` in the source checkout this package runs from."""
-    return Path(__file__).resolve().parents[3] / "spec" / "vectors"
+    """``spec/vectors`` in the source checkout this package runs from, or the copy an
+    installed wheel carries."""
+    return vectors_directory()
 
 
 # --- byte strings ---------------------------------------------------------------------------
@@ -466,15 +468,20 @@ def load_cases(directory: Path | None = None) -> Iterator[Json]:
         yield from doc["cases"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m worker_process.conformance.vectors",
-        description="Generate or check the test vectors in spec/vectors/.",
+        description="Generate or check the test vectors (spec/vectors/ in the repository; "
+        "an installed package carries a copy).",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="regenerate the files")
-    mode.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
-    parser.add_argument("--dir", type=Path, default=None, help="default: spec/vectors")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 if a file is missing or stale (differs from the grammar)")
+    parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                        help=f"the vectors folder (default: {default_directory()})")
+    if prog is not None:
+        parser.prog = prog
     args = parser.parse_args(argv)
     folder: Path = default_directory() if args.dir is None else args.dir
     files = render_files()
@@ -485,12 +492,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         count = sum(len(json.loads(t)["cases"]) for t in files.values())
         print(f"wrote {count} cases to {folder}")
         return 0
+    missing = [name for name in files if not (folder / name).is_file()]
     stale = [name for name, text in files.items()
-             if not (folder / name).exists() or (folder / name).read_text() != text]
+             if name not in missing and (folder / name).read_text() != text]
+    for name in missing:
+        print(f"{folder / name} is missing", file=sys.stderr)
     for name in stale:
         print(f"{folder / name} is stale: run python -m worker_process.conformance.vectors"
               " --write", file=sys.stderr)
-    return 1 if stale else 0
+    return 1 if missing or stale else 0
 
 
 if __name__ == "__main__":

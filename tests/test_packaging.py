@@ -1,0 +1,123 @@
+"""What a user gets from a built wheel and from the command line: one version everywhere,
+the licence, the conformance kit's reference files (equal to ``spec/``), and help that
+describes every command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import worker_process
+from worker_process.conformance.files import candidates_directory, vectors_directory
+from worker_process.conformance.vectors import VECTOR_FILES
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = "0.2.0"
+
+
+def _project_field(name: str) -> str:
+    """A ``[project]`` field of pyproject.toml, as written (tomllib is Python 3.11+)."""
+    text = (ROOT / "pyproject.toml").read_text().split("[project]", 1)[1].split("\n[", 1)[0]
+    match = re.search(rf"^{name} = (.+)$", text, re.M)
+    assert match, name
+    return match.group(1)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "worker_process", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_one_version_everywhere() -> None:
+    assert _project_field("version") == f'"{VERSION}"'
+    assert worker_process.__version__ == VERSION
+    assert cli("--version").stdout.split() == ["worker-process", VERSION]
+
+
+def test_license_file_is_mit_by_the_authors() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "Copyright (c) the worker-process authors" in text
+    assert _project_field("license") == '{ text = "MIT" }'
+
+
+def test_project_urls_are_real_addresses_or_absent() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    urls = text.split("[project.urls]", 1)[1].split("\n[", 1)[0] if "[project.urls]" in text \
+        else ""
+    for name, url in re.findall(r'^(\S+) = "(.*)"$', urls, re.M):
+        assert url.startswith("https://"), name
+        assert not re.search(r"example\.(com|org)|your-|<|TODO|placeholder", url), (name, url)
+
+
+def _dispatched_commands() -> list[str]:
+    """Every command ``__main__.main`` dispatches on, read from its source."""
+    source = (ROOT / "python" / "worker_process" / "__main__.py").read_text()
+    return re.findall(r'command == "([^"]+)"', source)
+
+
+def test_help_describes_every_command() -> None:
+    proc = cli("--help")
+    assert proc.returncode == 0
+    commands = _dispatched_commands()
+    assert {"conformance", "vectors", "--version"} <= set(commands)
+    blocks = re.split(r"\n(?=  \S)", proc.stdout.split("commands:", 1)[1])
+    described = {}
+    for block in blocks:
+        lines = [line for line in block.strip("\n").splitlines() if line.strip()]
+        if lines:
+            described[lines[0].split()[0]] = " ".join(line.strip() for line in lines[1:])
+    for command in commands:
+        assert len(described.get(command, "")) >= 10, f"{command} is not described"
+    assert "--dir DIR" in proc.stdout
+    assert str(vectors_directory()) in proc.stdout.replace("\n      ", " ")
+
+
+def test_vectors_help_shows_dir_and_check_says_missing(tmp_path: Path) -> None:
+    helped = cli("vectors", "--help")
+    assert helped.returncode == 0 and "--dir DIR" in helped.stdout
+    (tmp_path / VECTOR_FILES[0]).write_text("{}\n")
+    proc = cli("vectors", "--check", "--dir", str(tmp_path))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert f"{tmp_path / VECTOR_FILES[0]} is stale" in lines[-1]
+    for name in VECTOR_FILES[1:]:
+        assert f"{tmp_path / name} is missing" in lines
+    assert cli("vectors", "--check").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                    "--disable-pip-version-check", "-w", str(out), str(ROOT)],
+                   check=True, timeout=600, capture_output=True)
+    (found,) = out.glob("worker_process-*.whl")
+    return found
+
+
+def test_wheel_ships_the_spec_files_unchanged(wheel: Path) -> None:
+    assert wheel.name.startswith(f"worker_process-{VERSION}-")
+    shipped = "worker_process/conformance/shipped/"
+    expected = {f"vectors/{name}": ROOT / "spec" / "vectors" / name for name in VECTOR_FILES}
+    expected["conformance.md"] = ROOT / "spec" / "conformance.md"
+    for path in sorted((ROOT / "interop" / "candidates").glob("python_*.py")):
+        expected[f"candidates/{path.name}"] = path
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        in_wheel = {n[len(shipped):] for n in names if n.startswith(shipped)}
+        assert in_wheel == set(expected)
+        for name, source in expected.items():
+            assert zf.read(shipped + name) == source.read_bytes(), name
+        licences = [n for n in names if n.endswith("/LICENSE") and ".dist-info/" in n]
+        assert licences and zf.read(licences[0]) == (ROOT / "LICENSE").read_bytes()
+
+
+def test_checkout_uses_its_own_spec_files() -> None:
+    assert vectors_directory() == ROOT / "spec" / "vectors"
+    assert candidates_directory() == ROOT / "interop" / "candidates"
