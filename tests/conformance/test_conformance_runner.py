@@ -5,6 +5,7 @@ meant to catch it, and a candidate that hangs cannot hang the run."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -145,8 +146,9 @@ def test_a_hanging_worker_cannot_hang_the_run() -> None:
     report = run_json("worker", [*BROKEN_WORKER, "hang"], "handshake-answer",
                       "parent-half-close", scale=0.2)
     took = time.monotonic() - started
-    assert failed(report) == {"handshake-answer", "parent-half-close"}
+    assert failed(report) == {"starts", "handshake-answer", "parent-half-close"}
     assert "no handshake byte" in report["results"][0]["reason"]
+    assert [r["status"] for r in report["results"]] == ["timeout", "skipped", "skipped"]
     # Two scenarios of 10 s each, scaled by 0.2, plus process start-up: far below a minute.
     assert took < 60, f"the run took {took:.0f} s"
 
@@ -166,8 +168,79 @@ def test_a_should_failure_alone_keeps_exit_status_zero() -> None:
 
 def test_a_missing_program_fails_every_scenario_quickly() -> None:
     report = run_json("worker", ["/nonexistent/candidate"], "handshake-answer", "echo-empty")
-    assert failed(report) == {"handshake-answer", "echo-empty"}
+    assert failed(report) == {"starts", "handshake-answer", "echo-empty"}
     assert "cannot start" in report["results"][0]["reason"]
+
+
+#: Bound on a whole role's run against a candidate that cannot start: every scenario used to
+#: wait for its full timeout (about 315 s for the parent role); now the pre-flight fails as
+#: soon as the candidate is gone (well under a second) and the rest are skipped.
+FAST = 30.0
+
+
+@pytest.mark.parametrize("role", ["worker", "parent"])
+def test_a_candidate_that_exits_at_once_finishes_fast(role: str) -> None:
+    command = [sys.executable, "-c", "import sys; sys.exit('cannot load my library')"]
+    started = time.monotonic()
+    report = run_json(role, command, scale=1.0)
+    took = time.monotonic() - started
+    assert took < FAST, f"the run took {took:.0f} s"
+    first, *rest = report["results"]
+    assert (first["id"], first["status"]) == ("starts", "fail")
+    assert "exit 1" in first["reason"]
+    assert first["stderr"] == "cannot load my library"
+    assert len(rest) == len(list_scenarios(role)) - 1
+    assert {r["status"] for r in rest} == {"skipped"}
+
+
+def test_a_parent_that_ends_without_starting_the_worker_fails_at_once() -> None:
+    started = time.monotonic()
+    report = run_json("parent", ["true"], "handshake-first", scale=1.0)
+    assert time.monotonic() - started < FAST
+    assert "ended without starting the probe worker (it ended: exit 0)" in \
+        report["results"][0]["reason"]
+
+
+def test_the_preflight_failure_shows_stderr_in_the_table() -> None:
+    proc = conformance("worker", "--only", "echo-empty", "--", sys.executable, "-c",
+                       "import no_such_library_here")
+    assert proc.returncode == 1
+    assert "the candidate's stderr:" in proc.stdout
+    assert "| ModuleNotFoundError: No module named 'no_such_library_here'" in proc.stdout
+    assert "1 skipped (the pre-flight failed)" in proc.stdout
+
+
+def test_progress_lines_on_a_terminal() -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "worker_process", "conformance", "worker", "--only",
+             "echo-empty", "--only", "echo-sizes", "--", *SYNC_WORKER],
+            stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=RUN_TIMEOUT, cwd=ROOT)
+        os.close(terminal)
+        terminal = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert proc.returncode == 0, proc.stdout
+    lines = shown.decode().replace("\r", "").splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["[1/3]", "starts", "pass"], ["[2/3]", "echo-sizes", "pass"],
+        ["[3/3]", "echo-empty", "pass"]]
+    # Not on a terminal: nothing on stderr.
+    assert conformance("worker", "--only", "echo-empty", "--", *SYNC_WORKER).stderr == ""
 
 
 @pytest.mark.parametrize("role", ["worker", "parent"])

@@ -17,14 +17,13 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ._raw import Deadline, Fail
 
-__all__ = ["Candidate", "CandidateContext", "become_subreaper", "kill_stray_children",
-           "process_state",
-           "rss_bytes"]
+__all__ = ["Candidate", "CandidateContext", "StartFail", "become_subreaper",
+           "has_live_children", "kill_stray_children", "process_state", "rss_bytes"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -52,6 +51,12 @@ def _children() -> list[int]:
         if int(fields[1]) == me:
             found.append(int(name))
     return found
+
+
+def has_live_children() -> bool:
+    """Whether this process has a child that is not a zombie: something (an orphan
+    re-parented here included) that may still act."""
+    return any(process_state(pid) not in ("Z", "X", None) for pid in _children())
 
 
 def kill_stray_children(keep: Sequence[int] = ()) -> None:
@@ -168,6 +173,11 @@ class Candidate:
         self.started = time.monotonic()
         self._pidfd = os.pidfd_open(self.pid)
 
+    @property
+    def pidfd(self) -> int:
+        """A pidfd of the candidate: readable once it has exited."""
+        return self._pidfd
+
     def wait(self, deadline: Deadline, seconds: float | None = None) -> int | None:
         """Wait for the exit (at most ``seconds``, and never past ``deadline``); the exit
         status (``-N``: killed by signal N), or None if it is still running."""
@@ -215,6 +225,10 @@ class Candidate:
         last = lines[-1].strip()
         return last if len(last) <= limit else last[: limit - 3] + "..."
 
+    def stderr_lines(self, count: int = 20) -> str:
+        """The last ``count`` lines of stderr, for a report."""
+        return "\n".join(self.errors().rstrip().splitlines()[-count:])
+
     def kill(self) -> None:
         """SIGKILL its whole session, reap it and release everything."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -245,6 +259,14 @@ def describe_status(code: int | None) -> str:
     return f"exit {code}"
 
 
+class StartFail(Fail):
+    """The candidate did not start; ``stderr`` is what it wrote there."""
+
+    def __init__(self, reason: str, stderr: str) -> None:
+        super().__init__(reason)
+        self.stderr = stderr
+
+
 class CandidateContext:
     """What every scenario works with: the candidate's command line, the environment it is
     started with (the runner's own ``WORKER_PROCESS_*`` settings removed, except those named in
@@ -269,10 +291,26 @@ class CandidateContext:
         assert self.proc is not None
         return self.proc
 
-    def status_note(self) -> str:
-        """How the candidate ended, for a failure's reason; empty while it runs."""
-        code = self.candidate.wait(self.deadline, 0)
+    def status_note(self, within: float = 0.0) -> str:
+        """How the candidate ended (waiting up to ``within`` seconds for it to), for a
+        failure's reason; empty while it runs."""
+        code = self.candidate.wait(self.deadline, within)
         if code is None:
             return ""
         tail = self.candidate.stderr_tail()
         return f" (it ended: {describe_status(code)}{'; stderr: ' + tail if tail else ''})"
+
+    def preflight(self, start: Callable[[], object]) -> None:
+        """Run ``start`` (start the candidate and complete the handshake); if it fails, wait
+        briefly for the candidate to end so that its stderr is complete.
+
+        Raises:
+            StartFail: it failed; the reason, and the candidate's stderr.
+        """
+        try:
+            start()
+        except Fail as exc:
+            if self.proc is None:
+                raise StartFail(str(exc), "") from None
+            note = "" if "(it ended:" in str(exc) else self.status_note(within=2.0)
+            raise StartFail(f"{exc}{note}", self.candidate.stderr_lines()) from None

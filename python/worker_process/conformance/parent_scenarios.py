@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from . import contract, probe
-from ._procs import Candidate, CandidateContext, describe_status, process_state, rss_bytes
+from ._procs import (
+    Candidate,
+    CandidateContext,
+    describe_status,
+    has_live_children,
+    process_state,
+    rss_bytes,
+)
 from ._raw import Deadline, Fail, RawPeer, frame, pattern
 from .scenarios import Level, ScenarioSet
 
@@ -151,9 +158,21 @@ class ParentContext(CandidateContext):
         Raises:
             Fail: no probe connected in time.
         """
-        ready, _, _ = select.select([self.listener], [], [], self.deadline.left())
-        if not ready:
-            raise Fail(f"the parent did not start the probe worker{self.status_note()}")
+        while not select.select([self.listener], [], [], 0)[0]:
+            # Wait for the probe, or for the candidate to end: once it has, and nothing it
+            # started is left (orphans are re-parented to the runner), no probe can come.
+            gone = self.candidate.returncode is not None
+            watch: list[socket.socket | int] = [self.listener]
+            if not gone:
+                watch.append(self.candidate.pidfd)
+            left = self.deadline.left()
+            if left <= 0:
+                raise Fail(f"the parent did not start the probe worker{self.status_note()}")
+            select.select(watch, [], [], min(left, 0.05) if gone else left)
+            if self.candidate.wait(self.deadline, 0) is not None and not has_live_children() \
+                    and not select.select([self.listener], [], [], 0)[0]:
+                raise Fail(f"the parent ended without starting the probe worker"
+                           f"{self.status_note()}")
         ctl, _ = self.listener.accept()
         self.sockets.append(ctl)
         ctl.settimeout(self.deadline.left())
@@ -296,6 +315,16 @@ def _expect_probe_gone(ctx: ParentContext, found: Probe, why: str) -> None:
 def _echo_all(peer: RawPeer, payloads: Sequence[bytes], what: str) -> None:
     for i, payload in enumerate(payloads):
         peer.expect_frame(payload, f"the echo of {what} #{i} ({len(payload)} bytes)")
+
+
+# --- Pre-flight -----------------------------------------------------------------------------
+
+
+@scenario("starts", MUST, "Handshake",
+          "pre-flight: the parent starts the worker, hands over the channel and sends its "
+          "greeting (when this fails, no other scenario runs)")
+def _starts(ctx: ParentContext) -> None:
+    ctx.preflight(ctx.connect)
 
 
 # --- Transport --------------------------------------------------------------------------------

@@ -15,11 +15,14 @@ def _cell(result: Result) -> str:
 
 def summary_line(results: Sequence[Result]) -> str:
     """``24 scenarios: 23 passed; MUST failures: 0; SHOULD failures: 1``."""
-    must = sum(1 for r in results if r.level is Level.MUST and not r.passed)
-    should = sum(1 for r in results if r.level is Level.SHOULD and not r.passed)
-    passed = sum(1 for r in results if r.passed)
+    ran = [r for r in results if r.status is not Status.SKIPPED]
+    must = sum(1 for r in ran if r.level is Level.MUST and not r.passed)
+    should = sum(1 for r in ran if r.level is Level.SHOULD and not r.passed)
+    passed = sum(1 for r in ran if r.passed)
+    skipped = len(results) - len(ran)
     return (f"{len(results)} scenarios: {passed} passed; MUST failures: {must};"
-            f" SHOULD failures: {should}")
+            f" SHOULD failures: {should}"
+            f"{f'; {skipped} skipped (the pre-flight failed)' if skipped else ''}")
 
 
 def render_table(role: str, candidate: str, results: Sequence[Result]) -> str:
@@ -33,8 +36,11 @@ def render_table(role: str, candidate: str, results: Sequence[Result]) -> str:
     for r in results:
         lines.append(f"{r.id:{id_width}}  {r.level.value:6}  {r.section:{sec_width}}  "
                      f"{_cell(r):7}  {r.seconds:5.2f}s")
-        if not r.passed:
+        if not r.passed and r.status is not Status.SKIPPED:
             lines.append(f"{'':{id_width}}  -> {r.reason}")
+        if r.stderr:
+            lines.append(f"{'':{id_width}}  the candidate's stderr:")
+            lines.extend(f"{'':{id_width}}  | {line}" for line in r.stderr.splitlines())
     lines.append(summary_line(results))
     verdict = "CONFORMS" if not any(r.level is Level.MUST and not r.passed for r in results) \
         else "DOES NOT CONFORM"

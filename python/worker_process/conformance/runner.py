@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO, TypeVar
 
-from ._procs import become_subreaper, kill_stray_children
+from ._procs import StartFail, become_subreaper, kill_stray_children
 from ._raw import Deadline, Fail
 from .files import candidates_directory, contract_path
 from .report import render_table
-from .scenarios import Level, Result, Scenario, Status
+from .scenarios import Level, Result, Scenario, ScenarioSet, Status
 
 __all__ = ["main", "run_role"]
 
@@ -61,7 +61,7 @@ def _run_one(
     timeout = scenario.timeout * scale
     deadline = Deadline(timeout)
     started = time.monotonic()
-    status, reason = Status.PASS, ""
+    status, reason, stderr = Status.PASS, "", ""
     ctx: Ctx | None = None
     try:
         # The guard fires a little after the deadline every wait honours.
@@ -74,6 +74,7 @@ def _run_one(
                     cleanup(ctx)
     except Fail as exc:
         status, reason = Status.FAIL, str(exc)
+        stderr = exc.stderr if isinstance(exc, StartFail) else ""
     except _Overrun:
         status, reason = Status.TIMEOUT, f"still running after {timeout:g} s; stopped"
     except Exception as exc:
@@ -86,7 +87,7 @@ def _run_one(
     if status is Status.FAIL and time.monotonic() > deadline.at:
         status = Status.TIMEOUT
     return Result(scenario.id, scenario.level, scenario.section, scenario.summary, status,
-                  reason.replace("\n", " "), time.monotonic() - started)
+                  reason.replace("\n", " "), time.monotonic() - started, stderr)
 
 
 def run_role(
@@ -95,40 +96,48 @@ def run_role(
     *,
     only: list[str] | None = None,
     scale: float = 1.0,
-    progress: Callable[[Result], None] | None = None,
+    progress: Callable[[Result, int, int], None] | None = None,
 ) -> list[Result]:
     """Run the scenarios of ``role`` (``"worker"`` or ``"parent"``) against the candidate
-    command ``argv``. Meant for a process of its own: it makes the process a child subreaper
-    and reaps every child it has after each scenario.
+    command ``argv``: the pre-flight scenario ``starts`` first (also when ``only`` leaves it
+    out), then the others, which are skipped if it failed. ``progress(result, done, total)``
+    is called as each one finishes. Meant for a process of its own: it makes the process a
+    child subreaper and reaps every child it has after each scenario.
 
     Raises:
         ValueError: unknown role or scenario id.
     """
     become_subreaper()
     env = dict(os.environ)
-    results: list[Result] = []
+    make_context: Callable[[Deadline], Any]
+    cleanup: Callable[[Any], None]
     if role == "worker":
         from .worker_scenarios import SCENARIOS as WORKER
         from .worker_scenarios import WorkerContext
 
-        for scenario in WORKER.select(only):
-            result = _run_one(scenario, lambda d: WorkerContext(argv, env, d),
-                              WorkerContext.cleanup, scale)
-            results.append(result)
-            if progress:
-                progress(result)
+        catalogue: ScenarioSet[Any] = WORKER
+        make_context, cleanup = (lambda d: WorkerContext(argv, env, d)), WorkerContext.cleanup
     elif role == "parent":
         from .parent_scenarios import SCENARIOS as PARENT
         from .parent_scenarios import ParentContext
 
-        for p_scenario in PARENT.select(only):
-            result = _run_one(p_scenario, lambda d: ParentContext(argv, env, d),
-                              ParentContext.cleanup, scale)
-            results.append(result)
-            if progress:
-                progress(result)
+        catalogue = PARENT
+        make_context, cleanup = (lambda d: ParentContext(argv, env, d)), ParentContext.cleanup
     else:
         raise ValueError(f"unknown role {role!r}: 'worker' or 'parent'")
+    preflight = catalogue.scenarios[0]
+    chosen = [preflight, *(s for s in catalogue.select(only) if s is not preflight)]
+    results: list[Result] = []
+    for scenario in chosen:
+        if results and results[0].passed is False:
+            result = Result(scenario.id, scenario.level, scenario.section, scenario.summary,
+                            Status.SKIPPED, f"not run: the candidate failed the pre-flight "
+                            f"scenario {preflight.id!r}", 0.0)
+        else:
+            result = _run_one(scenario, make_context, cleanup, scale)
+        results.append(result)
+        if progress:
+            progress(result, len(results), len(chosen))
     return results
 
 
@@ -200,9 +209,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         parser.error("--timeout-scale must be positive")
     name = args.name or " ".join(command)
 
-    def progress(result: Result) -> None:
-        if not args.json and sys.stderr.isatty():
-            print(f"  {result.id}: {result.status.value}", file=sys.stderr, flush=True)
+    def progress(result: Result, done: int, total: int) -> None:
+        # One line per scenario as it finishes, for a person watching (never into a file).
+        if sys.stderr.isatty():
+            print(f"[{done:{len(str(total))}}/{total}] {result.id:28} {result.status.value:7}"
+                  f" {result.seconds:6.2f}s", file=sys.stderr, flush=True)
 
     try:
         results = run_role(args.role, command, only=args.only, scale=args.timeout_scale,

@@ -30,6 +30,7 @@ class Status(enum.Enum):
     FAIL = "fail"
     TIMEOUT = "timeout"  #: the scenario ran past its timeout
     ERROR = "error"  #: the runner itself failed (a bug in the kit, or the machine)
+    SKIPPED = "skipped"  #: not run: the candidate failed the pre-flight scenario
 
 
 Ctx = TypeVar("Ctx")
@@ -59,12 +60,15 @@ class Result:
     status: Status
     reason: str
     seconds: float
+    #: What the candidate wrote on stderr, when the pre-flight scenario failed.
+    stderr: str = ""
 
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"stderr": self.stderr} if self.stderr else {}
         return {
             "id": self.id,
             "level": self.level.value,
@@ -73,6 +77,7 @@ class Result:
             "status": self.status.value,
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
+            **extra,
         }
 
     @classmethod
@@ -85,11 +90,13 @@ class Result:
             status=Status(data["status"]),
             reason=data["reason"],
             seconds=float(data["seconds"]),
+            stderr=data.get("stderr", ""),
         )
 
 
 class ScenarioSet(Generic[Ctx]):
-    """An ordered registry of scenarios for one role."""
+    """An ordered registry of scenarios for one role. The first one registered is the
+    pre-flight: it always runs first, and when it fails the others are skipped."""
 
     def __init__(self, role: str) -> None:
         self.role = role

@@ -80,7 +80,8 @@ class WorkerContext(CandidateContext):
             Fail: it is not, or it did not come.
         """
         if not peer.wait_for(1):
-            raise Fail(f"no handshake byte from the worker{self.status_note()}")
+            raise Fail(f"no handshake byte from the worker"
+                       f"{self.status_note(within=1.0 if peer.eof else 0.0)}")
         got = peer.read_exact(1, "the handshake byte")
         if got != WORKER_HS:
             raise Fail(f"the worker's first byte is 0x{got.hex()}, not 0x01")
@@ -139,6 +140,16 @@ MUST, SHOULD = Level.MUST, Level.SHOULD
 def _echo_all(peer: RawPeer, payloads: Sequence[bytes], what: str) -> None:
     for i, payload in enumerate(payloads):
         peer.expect_frame(payload, f"the echo of {what} #{i} ({len(payload)} bytes)")
+
+
+# --- Pre-flight -----------------------------------------------------------------------------
+
+
+@scenario("starts", MUST, "Handshake",
+          "pre-flight: the worker starts and answers the handshake (when this fails, no "
+          "other scenario runs)")
+def _starts(ctx: WorkerContext) -> None:
+    ctx.preflight(ctx.connect)
 
 
 # --- Transport ------------------------------------------------------------------------------
