@@ -32,6 +32,7 @@ class BuildWithSpec(build_py):
         if getattr(self, "editable_mode", False):
             return
         target = Path(self.build_lib) / "worker_process" / "conformance" / "shipped"
+        shutil.rmtree(target, ignore_errors=True)  # nothing left from an earlier build
         for source, name in SHIPPED:
             dest = target / name
             dest.parent.mkdir(parents=True, exist_ok=True)
