@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
 
 
 #: Folders ruff checks (those that exist).
-_LINTED = ["python", "tests", "fuzz", "bench", "examples", "interop"]
+_LINTED = ["python", "tests", "fuzz", "bench", "examples", "interop", "setup.py"]
 
 #: Steps that run when their script exists: (script, arguments).
 _OPTIONAL_STEPS: list[tuple[str, list[str]]] = [

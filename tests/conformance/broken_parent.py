@@ -7,6 +7,7 @@ Defects:
     write-before-handshake  sends the greeting right after its 0x00, before the worker's 0x01
     full-close              close() releases the socket instead of shutting down its write side
     keep-bad-worker         reports a protocol error but does not kill the worker
+    exit-at-once            exits 1 at once, as a program that cannot load its library does
 """
 
 from __future__ import annotations
@@ -129,4 +130,6 @@ def main(defect: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "exit-at-once":
+        sys.exit("cannot load my library")
     main(sys.argv[1])

@@ -9,6 +9,7 @@ Defects:
     exit0-on-gone      treats a parent that is gone like a clean end (exit 0)
     lose-on-exit       exits after writing only half of a burst
     hang               reads the handshake byte and never answers
+    exit-at-once       exits 1 at once, as a program that cannot load its library does
 """
 
 from __future__ import annotations
@@ -91,4 +92,6 @@ def _poll(sock: socket.socket) -> list[tuple[int, int]]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "exit-at-once":
+        sys.exit("cannot load my library")
     main(sys.argv[1])

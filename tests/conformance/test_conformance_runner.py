@@ -180,7 +180,7 @@ FAST = 30.0
 
 @pytest.mark.parametrize("role", ["worker", "parent"])
 def test_a_candidate_that_exits_at_once_finishes_fast(role: str) -> None:
-    command = [sys.executable, "-c", "import sys; sys.exit('cannot load my library')"]
+    command = [*(BROKEN_WORKER if role == "worker" else BROKEN_PARENT), "exit-at-once"]
     started = time.monotonic()
     report = run_json(role, command, scale=1.0)
     took = time.monotonic() - started
