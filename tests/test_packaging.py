@@ -121,3 +121,15 @@ def test_wheel_ships_the_spec_files_unchanged(wheel: Path) -> None:
 def test_checkout_uses_its_own_spec_files() -> None:
     assert vectors_directory() == ROOT / "spec" / "vectors"
     assert candidates_directory() == ROOT / "interop" / "candidates"
+
+
+def test_readme_documents_every_environment_variable_the_libraries_read() -> None:
+    sources = [*(ROOT / "python" / "worker_process").glob("*.py"),
+               ROOT / "interop" / "node" / "index.js"]
+    names = {name for path in sources
+             for name in re.findall(r"WORKER_PROCESS_[A-Z_]+", path.read_text())}
+    assert {"WORKER_PROCESS_NODE", "WORKER_PROCESS_PYTHON"} <= names
+    readme = (ROOT / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `") for line in readme.splitlines()
+            if line.startswith("| `WORKER_PROCESS_")}
+    assert names <= rows, names - rows
