@@ -126,7 +126,7 @@ export interface CreateWorkerOptions extends Omit<SpawnOptions, 'stdio'> {
   python?: string;
   /** Milliseconds to wait for the handshake (default 60000; 0, Infinity or null: no limit). */
   handshakeTimeout?: number | null;
-  /** Milliseconds the worker may run before it is killed (default 60000; 0, Infinity or null: no limit). */
+  /** Milliseconds the worker may run before it is killed (default null: no limit; 0 and Infinity also mean no limit). */
   maxDuration?: number | null;
   /** Largest message accepted from the worker. */
   maxMessageSize?: number;
@@ -231,3 +231,26 @@ export declare class Connection implements MessageEndpoint {
 
 /** Adopt fd 3 as the channel to the parent and complete the handshake. */
 export declare function connect(options?: ConnectOptions): Promise<Connection>;
+
+// ---------------------------------------------------------------------------
+// Defaults
+
+/** The default of every option (durations in milliseconds; null: no limit or not set). */
+export declare const defaults: Readonly<{
+  createWorker: Readonly<{
+    isCommand: false;
+    /** null: $WORKER_PROCESS_PYTHON, else 'python3'. */
+    python: null;
+    handshakeTimeout: 60000;
+    maxDuration: null;
+    maxMessageSize: 4294967295;
+    stdio: 'inherit';
+  }>;
+  close: Readonly<{
+    timeout: 5000;
+  }>;
+  connect: Readonly<{
+    handshakeTimeout: 60000;
+    maxMessageSize: 4294967295;
+  }>;
+}>;

@@ -5,6 +5,7 @@
 
 const { createWorker, Worker } = require('./lib/parent');
 const { connect, Connection } = require('./lib/worker');
+const { defaults } = require('./lib/defaults');
 const {
   PROTOCOL,
   ProtocolError,
@@ -21,6 +22,7 @@ module.exports = {
   connect,
   Worker,
   Connection,
+  defaults,
   PROTOCOL,
   ProtocolError,
   HandshakeError,

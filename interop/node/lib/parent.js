@@ -6,6 +6,7 @@ const { spawn } = require('node:child_process');
 
 const { Channel, releaseChunk } = require('./channel');
 const { Decoder, handshakeByte } = require('./codec');
+const { defaults } = require('./defaults');
 const { makeError, describeExit } = require('./errors');
 const { beforeErrorDestroy, readLeftover } = require('./leftover');
 const { planSpawn } = require('./spawn');
@@ -36,12 +37,12 @@ function createWorker(file, args, options) {
     if (typeof file !== 'string' || file.length === 0) throw new TypeError('file must be a non-empty string');
     if (!Array.isArray(args)) throw new TypeError('args must be an array');
     const {
-      isCommand = false,
-      python,
-      handshakeTimeout = 60000,
-      maxDuration = 60000,
-      maxMessageSize,
-      stdio,
+      isCommand = defaults.createWorker.isCommand,
+      python = defaults.createWorker.python,
+      handshakeTimeout = defaults.createWorker.handshakeTimeout,
+      maxDuration = defaults.createWorker.maxDuration,
+      maxMessageSize = defaults.createWorker.maxMessageSize,
+      stdio = defaults.createWorker.stdio,
       ...spawnOptions
     } = options;
     const limits = {
@@ -164,7 +165,7 @@ class Worker extends Channel {
    * Flush pending sends, end our write side and wait for the worker to exit,
    * escalating to SIGTERM and then SIGKILL after `timeout` ms each.
    */
-  close({ timeout = 5000 } = {}) {
+  close({ timeout = defaults.close.timeout } = {}) {
     if (this._closePromise) return this._closePromise;
     if (timeout !== null && timeout !== Infinity && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) {
       return Promise.reject(new RangeError(`timeout must be a non-negative number, Infinity or null; got ${String(timeout)}`));

@@ -7,6 +7,7 @@ const net = require('node:net');
 
 const { Channel } = require('./channel');
 const { PROTOCOL, Decoder, handshakeByte } = require('./codec');
+const { defaults } = require('./defaults');
 const { makeError } = require('./errors');
 const { startTimer, stopTimer, limitOption } = require('./timer');
 
@@ -70,7 +71,10 @@ let connectPromise = null;
 function connect(options) {
   if (connectPromise) return connectPromise;
   connectPromise = new Promise((resolve, reject) => {
-    const { handshakeTimeout = 60000, maxMessageSize } = options || {};
+    const {
+      handshakeTimeout = defaults.connect.handshakeTimeout,
+      maxMessageSize = defaults.connect.maxMessageSize,
+    } = options || {};
     const timeout = limitOption('handshakeTimeout', handshakeTimeout);
     new Decoder({ role: 'worker', maxMessageSize }); // validate early
     const fd = PROTOCOL.CHANNEL_FD;
