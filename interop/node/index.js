@@ -8,14 +8,17 @@ const { connect, Connection } = require('./lib/worker');
 const { defaults } = require('./lib/defaults');
 const {
   PROTOCOL,
-  ProtocolError,
-  HandshakeError,
-  MessageTooLargeError,
-  TruncatedStreamError,
   Decoder,
   encodeHeader,
   handshakeByte,
 } = require('./lib/codec');
+const {
+  ProtocolError,
+  HandshakeError,
+  MessageTooLargeError,
+  TruncatedStreamError,
+  WorkerExitError,
+} = require('./lib/errors');
 
 module.exports = {
   createWorker,
@@ -28,6 +31,7 @@ module.exports = {
   HandshakeError,
   MessageTooLargeError,
   TruncatedStreamError,
+  WorkerExitError,
   Decoder,
   encodeHeader,
   handshakeByte,

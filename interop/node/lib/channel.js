@@ -74,6 +74,10 @@ function releaseChunk(socket, chunk) {
   }
 }
 
+function rethrow(err) {
+  throw err;
+}
+
 function toPromiseWithNoopCatch(promise) {
   promise.catch(noop);
   return promise;
@@ -137,7 +141,7 @@ class Channel {
     }
     const socket = this._socket;
     const refusal = this._sendRefusal();
-    if (refusal) return toPromiseWithNoopCatch(Promise.reject(refusal));
+    if (refusal) return toPromiseWithNoopCatch(this._explain(refusal).then(rethrow));
     if (!this._corked) {
       // Batch every frame written in this tick into a single writev().
       this._corked = true;
@@ -145,7 +149,14 @@ class Channel {
       process.nextTick(uncorkChannel, this);
     }
     const promise = new Promise((resolve, reject) => {
-      const done = (err) => (err ? reject(err) : resolve());
+      const done = (err) => {
+        // Node.js completes a write still pending when its socket is destroyed
+        // without an error; if the direction broke or closed meanwhile (the
+        // peer is gone, the socket failed) nobody will read the frame.
+        if (!err && socket.destroyed && this._state.sendOutcome !== 'queue') err = channelClosedError();
+        if (err) this._sendFailed(err).then(reject);
+        else resolve();
+      };
       const length = data.length;
       if (length <= COALESCE_LIMIT) {
         const frame = Buffer.allocUnsafe(PROTOCOL.HEADER_SIZE + length);
@@ -341,10 +352,26 @@ class Channel {
   /** Why send() must refuse now (an error to reject with), or null. */
   _sendRefusal() {
     const outcome = this._state.sendOutcome;
-    if (outcome === 'error') return this._state.sendError || channelClosedError();
+    if (outcome === 'error') {
+      // The sends whose write failed got that error; later ones are refused.
+      const err = channelClosedError();
+      if (this._state.sendError) err.cause = this._state.sendError;
+      return err;
+    }
     const socket = this._socket;
     if (outcome === 'closed' || socket.destroyed || !socket.writable) return channelClosedError();
     return null;
+  }
+
+  /** A write failed: the direction is broken. Resolves with the error to report. */
+  _sendFailed(err) {
+    this._state.send('fail', err);
+    return this._explain(err);
+  }
+
+  /** The error to report for `err` (a transport may know more, e.g. that the peer died). */
+  _explain(err) {
+    return Promise.resolve(err);
   }
 
   /** The error a receive gets once the incoming stream broke. */

@@ -21,11 +21,15 @@ const defaults = Object.freeze({
     maxMessageSize: PROTOCOL.MAX_MESSAGE_SIZE,
     /** fds 0-2 of the worker. */
     stdio: 'inherit',
+    /** Lines of the worker's stderr kept for the error that reports its death; 0: none. */
+    stderrTail: 0,
   }),
   /** worker.close(options) */
   close: Object.freeze({
     /** Milliseconds before SIGTERM, and again before SIGKILL; null: never. */
     timeout: 5000,
+    /** Reject with a WorkerExitError when the worker exited unsuccessfully. */
+    check: false,
   }),
   /** connect(options) */
   connect: Object.freeze({

@@ -34,10 +34,31 @@ function describeExit({ code, signal }) {
   return signal ? `was killed by ${signal}` : `exited with code ${code}`;
 }
 
+/**
+ * The worker died (exited with a non-zero code or was killed): what send(),
+ * a receive or close({ check: true }) report then. `cause` is what the
+ * channel itself saw (EPIPE, a stream cut inside a frame, ...), if anything;
+ * `stderr` the last lines of the worker's stderr when `stderrTail` was set.
+ */
+class WorkerExitError extends Error {
+  constructor({ exitCode, signal, stderr = '', reason = null, cause } = {}) {
+    let message = `worker ${describeExit({ code: exitCode, signal })}`;
+    if (reason) message += ` (${reason})`;
+    if (stderr) message += `; the last lines of its stderr:\n${stderr}`;
+    super(message, cause === undefined || cause === null ? undefined : { cause });
+    this.name = 'WorkerExitError';
+    this.code = 'ERR_WORKER_EXITED';
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderr = stderr;
+  }
+}
+
 module.exports = {
   makeError,
   channelClosedError,
   describeExit,
+  WorkerExitError,
   ProtocolError,
   HandshakeError,
   MessageTooLargeError,

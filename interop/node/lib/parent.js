@@ -5,11 +5,12 @@
 const { spawn } = require('node:child_process');
 
 const { Channel, releaseChunk } = require('./channel');
-const { Decoder, handshakeByte } = require('./codec');
+const { Decoder, TruncatedStreamError, handshakeByte } = require('./codec');
 const { defaults } = require('./defaults');
-const { makeError, describeExit } = require('./errors');
+const { makeError, describeExit, WorkerExitError } = require('./errors');
 const { beforeErrorDestroy, readLeftover } = require('./leftover');
 const { planSpawn } = require('./spawn');
+const { StderrTail } = require('./stderr-tail');
 const { startTimer, stopTimer, limitOption } = require('./timer');
 
 const INTERNAL = Symbol('worker-process.parent');
@@ -22,6 +23,25 @@ const EOF_AFTER_EXIT_GRACE = 1000;
 // How long the parent waits for the worker to exit after the channel ended
 // before the handshake, before declaring the stream truncated.
 const EXIT_AFTER_EOF_GRACE = 250;
+// How long a receive, a failed send or close({ check: true }) waits for the
+// worker's exit status (and the end of its stderr, with stderrTail) once the
+// channel ended or broke, so that the error can say how the worker died.
+const EXIT_STATUS_GRACE = 1000;
+
+/** Whether `err` (null: a clean end) may be the trace of a worker that died. */
+function mayBeDeath(err) {
+  if (err === null || err instanceof TruncatedStreamError) return true;
+  // A system error on the socket (EPIPE, ECONNRESET, ...), not one of ours.
+  return typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code);
+}
+
+function stderrTailOption(value) {
+  if (value === null || value === undefined) return 0;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`stderrTail must be a non-negative integer number of lines or null; got ${String(value)}`);
+  }
+  return value;
+}
 
 /**
  * Start a worker process and complete the handshake with it.
@@ -43,15 +63,17 @@ function createWorker(file, args, options) {
       maxDuration = defaults.createWorker.maxDuration,
       maxMessageSize = defaults.createWorker.maxMessageSize,
       stdio = defaults.createWorker.stdio,
+      stderrTail = defaults.createWorker.stderrTail,
       ...spawnOptions
     } = options;
+    const tailLines = stderrTailOption(stderrTail);
     const limits = {
       handshakeTimeout: limitOption('handshakeTimeout', handshakeTimeout),
       maxDuration: limitOption('maxDuration', maxDuration),
     };
     // Validated here so that a bad value is reported before anything is spawned.
     new Decoder({ role: 'parent', maxMessageSize });
-    const plan = planSpawn(file, args.map(String), { isCommand, python, stdio, spawnOptions });
+    const plan = planSpawn(file, args.map(String), { isCommand, python, stdio, stderrTail: tailLines, spawnOptions });
     let child;
     try {
       child = spawn(plan.command, plan.args, plan.options);
@@ -60,7 +82,14 @@ function createWorker(file, args, options) {
       return;
     }
     // eslint-disable-next-line no-new
-    new Worker(INTERNAL, child, { ...limits, maxMessageSize, resolve, reject });
+    new Worker(INTERNAL, child, {
+      ...limits,
+      maxMessageSize,
+      stderrTail: tailLines,
+      forwardStderr: plan.forwardStderr,
+      resolve,
+      reject,
+    });
   });
 }
 
@@ -74,7 +103,12 @@ class Worker extends Channel {
     this._failure = null;
     this._exit = null;
     this._settled = false;
-    this._timers = { handshake: null, duration: null, close: null, eofGrace: null, exitGrace: null };
+    this._timers = { handshake: null, duration: null, close: null, eofGrace: null, exitGrace: null, tailGrace: null };
+    // The end of the worker's stream, held back until its exit status is known.
+    this._inputPending = null;
+    this._goneWaiters = [];
+    this._tail = null;
+    this._tailGivenUp = false;
     this._closePromise = null;
     this._reapedCallbacks = [];
     this._takingBuffered = false;
@@ -90,6 +124,10 @@ class Worker extends Channel {
     this._lifetimeResolve = lifetimeResolve;
     this._lifetimeReject = lifetimeReject;
 
+    if (opts.stderrTail > 0 && child.stderr) {
+      this._tail = new StderrTail(child.stderr, opts.stderrTail, opts.forwardStderr ? process.stderr : null);
+      this._tail.ended().then(() => this._onGone());
+    }
     child.on('error', (err) => this._onChildError(err));
     child.on('exit', (code, signal) => this._onExit(code, signal));
 
@@ -111,8 +149,14 @@ class Worker extends Channel {
       releaseChunk(socket, chunk);
     });
     socket.on('end', () => this._onEof());
-    socket.on('error', (err) => this._onSocketError(err));
-    socket.on('close', () => this._onSocketClose());
+    socket.on('error', (err) => {
+      this._state.send('fail', err);
+      this._onSocketError(err);
+    });
+    socket.on('close', () => {
+      this._state.send('close');
+      this._onSocketClose();
+    });
     socket.write(Buffer.from([handshakeByte('parent')]));
 
     if (opts.handshakeTimeout !== null) {
@@ -165,7 +209,18 @@ class Worker extends Channel {
    * Flush pending sends, end our write side and wait for the worker to exit,
    * escalating to SIGTERM and then SIGKILL after `timeout` ms each.
    */
-  close({ timeout = defaults.close.timeout } = {}) {
+  close({ timeout = defaults.close.timeout, check = defaults.close.check } = {}) {
+    const closing = this._closeOnce(timeout);
+    if (!check) return closing;
+    return closing.then((status) => {
+      if (!this._died()) return status;
+      return this._whenGone(EXIT_STATUS_GRACE).then(() => {
+        throw this._exitError(null);
+      });
+    });
+  }
+
+  _closeOnce(timeout) {
     if (this._closePromise) return this._closePromise;
     if (timeout !== null && timeout !== Infinity && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) {
       return Promise.reject(new RangeError(`timeout must be a non-negative number, Infinity or null; got ${String(timeout)}`));
@@ -196,7 +251,65 @@ class Worker extends Channel {
 
   /** The worker's stream is over: ended, broken or cut by us. */
   get _inputDone() {
-    return this._state.receiveDone;
+    return this._inputPending !== null || this._state.receiveDone;
+  }
+
+  /** The worker exited unsuccessfully (non-zero code or a signal). */
+  _died() {
+    return this._exit !== null && (this._exit.code !== 0 || this._exit.signal !== null);
+  }
+
+  /** Whatever the worker's stderr will add to the tail is in. */
+  _tailDone() {
+    return this._tail === null || this._tail.done || this._tailGivenUp;
+  }
+
+  /** Resolves once the exit status (and the stderr tail) is known, or after `ms`. */
+  _whenGone(ms) {
+    if (this._exit && this._tailDone()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const waiters = this._goneWaiters;
+      function done() {
+        clearTimeout(timer);
+        const index = waiters.indexOf(done);
+        if (index >= 0) waiters.splice(index, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  _onGone() {
+    if (!this._exit || !this._tailDone()) return;
+    for (const done of this._goneWaiters.slice()) done();
+    this._update();
+  }
+
+  _stderrNote() {
+    const text = this._tail ? this._tail.text() : '';
+    return text ? `; the last lines of its stderr:\n${text}` : '';
+  }
+
+  /** The error for a worker that died; `cause` is what the channel saw. */
+  _exitError(cause) {
+    const failure = this._failure && this._failure !== cause ? this._failure : null;
+    return new WorkerExitError({
+      exitCode: this._exit.code,
+      signal: this._exit.signal,
+      stderr: this._tail ? this._tail.text() : '',
+      reason: failure ? failure.message : null,
+      cause: cause || failure || undefined,
+    });
+  }
+
+  /** What a failed or refused send reports: the worker's death, once known. */
+  _explain(err) {
+    if (err instanceof WorkerExitError || !this._state.handshaken) return Promise.resolve(err);
+    if (err.cause instanceof WorkerExitError) return Promise.resolve(err.cause);
+    // A send after our own close() is refused because of the close.
+    if (err.code === 'ERR_CHANNEL_CLOSED' && this._closePromise) return Promise.resolve(err);
+    return this._whenGone(EXIT_STATUS_GRACE).then(() => (this._died() ? this._exitError(err) : err));
   }
 
   _killWorker(signal) {
@@ -222,6 +335,36 @@ class Worker extends Channel {
   _markInputDone(err) {
     if (this._inputDone) return;
     this._timers.eofGrace = stopTimer(this._timers.eofGrace);
+    if (this._state.handshaken && mayBeDeath(err) && !(this._exit && this._tailDone())) {
+      // Hold the end back until the exit status says whether the worker
+      // finished or died (bounded: a worker may end its stream and live on).
+      this._inputPending = { err };
+      this._whenGone(EXIT_STATUS_GRACE).then(() => this._settleInput());
+      return;
+    }
+    this._endInput(err);
+  }
+
+  _settleInput() {
+    const pending = this._inputPending;
+    if (!pending) return;
+    this._inputPending = null;
+    this._endInput(pending.err);
+    this._update();
+  }
+
+  _endInput(err) {
+    if (this._state.handshaken && this._died() && mayBeDeath(err)) {
+      if (err instanceof TruncatedStreamError) {
+        // The stream's own evidence stays the error; the death is attached.
+        const death = this._exitError(null);
+        if (err.cause === undefined) err.cause = death;
+        Object.assign(err, { exitCode: death.exitCode, signal: death.signal });
+        err.message += `; the worker ${describeExit(this._exit)}${this._stderrNote()}`;
+      } else {
+        err = this._exitError(err);
+      }
+    }
     if (err) this._inputFailed(err);
     else this._inputEnded();
   }
@@ -363,9 +506,22 @@ class Worker extends Channel {
         });
       });
     }
+    if (this._died()) {
+      // Sends from now on report the death (see _explain).
+      this._state.send('fail', makeError('the worker is gone', 'ERR_CHANNEL_CLOSED'));
+      if (!this._tailDone()) {
+        // A grandchild may hold the worker's stderr open.
+        this._timers.tailGrace = startTimer(EXIT_STATUS_GRACE, () => {
+          this._timers.tailGrace = null;
+          this._tailGivenUp = true;
+          this._onGone();
+        });
+      }
+    }
     const callbacks = this._reapedCallbacks;
     this._reapedCallbacks = [];
     for (const cb of callbacks) cb();
+    this._onGone();
     this._update();
   }
 
@@ -386,7 +542,8 @@ class Worker extends Channel {
   }
 
   _update() {
-    if (this._settled || !this._exit || !this._inputDone) return;
+    if (this._settled || !this._exit || !this._inputDone || this._inputPending) return;
+    if (this._died() && !this._tailDone()) return;
     const exitInfo = { exitCode: this._exit.code, signal: this._exit.signal };
     if (!this._state.handshaken) {
       this._settled = true;
@@ -396,9 +553,9 @@ class Worker extends Channel {
         if (err.exitCode === undefined) Object.assign(err, exitInfo);
       } else {
         err = makeError(
-          `worker exited before completing the handshake (${describeExit(this._exit)})`,
+          `worker exited before completing the handshake (${describeExit(this._exit)})${this._stderrNote()}`,
           'ERR_WORKER_EXITED',
-          exitInfo,
+          { ...exitInfo, stderr: this._tail ? this._tail.text() : '' },
         );
       }
       if (!this._socket.destroyed) this._socket.destroy();
@@ -419,10 +576,11 @@ class Worker extends Channel {
       this._lifetimeResolve(undefined);
     } else {
       this._lifetimeReject(
-        makeError(`worker ${describeExit(this._exit)}`, undefined, {
+        makeError(`worker ${describeExit(this._exit)}${this._stderrNote()}`, undefined, {
           code: this._exit.code,
           exitCode: this._exit.code,
           signal: this._exit.signal,
+          stderr: this._tail ? this._tail.text() : '',
         }),
       );
     }

@@ -117,15 +117,27 @@ function buildStdio(stdio) {
 
 /**
  * What to spawn for createWorker(file, args, options): `{ command, args,
- * options }` for child_process.spawn. `spawnOptions` are the caller's other
- * spawn options (cwd, env, ...); they are not modified.
+ * options, forwardStderr }` for child_process.spawn. `spawnOptions` are the
+ * caller's other spawn options (cwd, env, ...); they are not modified. With
+ * `stderrTail` > 0 the worker's fd 2 becomes a pipe, which the parent copies
+ * to its own stderr (`forwardStderr`) unless the caller asked for 'pipe'.
  *
- * Throws TypeError for a bad `stdio`.
+ * Throws TypeError for a bad `stdio`, or one that gives fd 2 elsewhere while
+ * `stderrTail` asks to read it.
  */
-function planSpawn(file, args, { isCommand, python, stdio, spawnOptions }) {
+function planSpawn(file, args, { isCommand, python, stdio, stderrTail = 0, spawnOptions }) {
   const options = { ...spawnOptions, stdio: buildStdio(stdio) };
+  let forwardStderr = false;
+  if (stderrTail > 0) {
+    const fd2 = options.stdio[2];
+    if (fd2 === 'inherit') forwardStderr = true;
+    else if (fd2 !== 'pipe') {
+      throw new TypeError(`stderrTail reads the worker's stderr: fd 2 must be 'inherit' or 'pipe', not ${String(fd2)}`);
+    }
+    options.stdio[2] = 'pipe';
+  }
   const [command, argv] = closeInheritedDescriptors(...resolveCommand(file, args, isCommand, python), options);
-  return { command, args: argv, options };
+  return { command, args: argv, options, forwardStderr };
 }
 
 module.exports = { planSpawn };
