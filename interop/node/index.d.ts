@@ -139,6 +139,14 @@ export interface CreateWorkerOptions extends Omit<SpawnOptions, 'stdio'> {
    * 'inherit' (the default) or 'pipe' (then nothing is copied).
    */
   stderrTail?: number | null;
+  /**
+   * Run the worker on another host: 'ssh://[user@]host[:port]', or an argv
+   * prefix such as ['docker', 'exec', '-i', 'box'] (default null: here).
+   * The parent then starts `<python> -m worker_process relay [--command]
+   * TARGET -- file args...` as the worker (<python> as for .py files); `file`
+   * and `args` are resolved on the remote host.
+   */
+  remote?: string | readonly string[] | null;
 }
 
 export interface CloseOptions {
@@ -274,6 +282,7 @@ export declare const defaults: Readonly<{
     maxDuration: null;
     maxMessageSize: 4294967295;
     stdio: 'inherit';
+    remote: null;
     stderrTail: 0;
   }>;
   close: Readonly<{

@@ -21,6 +21,8 @@ const defaults = Object.freeze({
     maxMessageSize: PROTOCOL.MAX_MESSAGE_SIZE,
     /** fds 0-2 of the worker. */
     stdio: 'inherit',
+    /** Where the worker runs: null (here), 'ssh://[user@]host[:port]' or an argv prefix array. */
+    remote: null,
     /** Lines of the worker's stderr kept for the error that reports its death; 0: none. */
     stderrTail: 0,
   }),

@@ -64,6 +64,7 @@ function createWorker(file, args, options) {
       maxMessageSize = defaults.createWorker.maxMessageSize,
       stdio = defaults.createWorker.stdio,
       stderrTail = defaults.createWorker.stderrTail,
+      remote = defaults.createWorker.remote,
       ...spawnOptions
     } = options;
     const tailLines = stderrTailOption(stderrTail);
@@ -73,7 +74,7 @@ function createWorker(file, args, options) {
     };
     // Validated here so that a bad value is reported before anything is spawned.
     new Decoder({ role: 'parent', maxMessageSize });
-    const plan = planSpawn(file, args.map(String), { isCommand, python, stdio, stderrTail: tailLines, spawnOptions });
+    const plan = planSpawn(file, args.map(String), { isCommand, python, remote, stdio, stderrTail: tailLines, spawnOptions });
     let child;
     try {
       child = spawn(plan.command, plan.args, plan.options);

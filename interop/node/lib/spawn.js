@@ -12,12 +12,43 @@ const { PROTOCOL } = require('./codec');
 
 const JS_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
 
+function pythonCommand(python) {
+  return python || process.env.WORKER_PROCESS_PYTHON || 'python3';
+}
+
+/**
+ * The relay's TARGET argument for the `remote` option: an ssh URL as it is,
+ * an argv prefix as a JSON array.
+ *
+ * Throws TypeError for anything else.
+ */
+function remoteTarget(remote) {
+  if (typeof remote === 'string' && remote.startsWith('ssh://') && remote.length > 'ssh://'.length) return remote;
+  if (Array.isArray(remote) && remote.length > 0 && remote.every((word) => typeof word === 'string' && word.length > 0)) {
+    return JSON.stringify(remote);
+  }
+  throw new TypeError(
+    "remote must be 'ssh://[user@]host[:port]' or a non-empty array of strings " +
+      `(an argv prefix such as ['docker', 'exec', '-i', 'box']); got ${JSON.stringify(remote)}`,
+  );
+}
+
+/**
+ * A remote worker is an ordinary local worker: the Python relay, which runs
+ * `file` on the target and passes every byte through (see the main README,
+ * "Remote workers"). `file` and `args` are resolved on the remote host.
+ */
+function relayCommand(remote, file, args, isCommand, python) {
+  const flag = isCommand ? ['--command'] : [];
+  return [pythonCommand(python), ['-m', 'worker_process', 'relay', ...flag, remoteTarget(remote), '--', file, ...args]];
+}
+
 function resolveCommand(file, args, isCommand, python) {
   if (isCommand) return [file, args];
   const ext = path.extname(file).toLowerCase();
   if (JS_EXTENSIONS.has(ext)) return [process.execPath, [file, ...args]];
   if (ext === '.py') {
-    return [python || process.env.WORKER_PROCESS_PYTHON || 'python3', [file, ...args]];
+    return [pythonCommand(python), [file, ...args]];
   }
   return [file, args];
 }
@@ -122,10 +153,12 @@ function buildStdio(stdio) {
  * `stderrTail` > 0 the worker's fd 2 becomes a pipe, which the parent copies
  * to its own stderr (`forwardStderr`) unless the caller asked for 'pipe'.
  *
- * Throws TypeError for a bad `stdio`, or one that gives fd 2 elsewhere while
- * `stderrTail` asks to read it.
+ * With `remote`, the command is the relay that runs `file` on that target.
+ *
+ * Throws TypeError for a bad `stdio` or `remote`, or a `stdio` that gives fd
+ * 2 elsewhere while `stderrTail` asks to read it.
  */
-function planSpawn(file, args, { isCommand, python, stdio, stderrTail = 0, spawnOptions }) {
+function planSpawn(file, args, { isCommand, python, remote = null, stdio, stderrTail = 0, spawnOptions }) {
   const options = { ...spawnOptions, stdio: buildStdio(stdio) };
   let forwardStderr = false;
   if (stderrTail > 0) {
@@ -136,7 +169,10 @@ function planSpawn(file, args, { isCommand, python, stdio, stderrTail = 0, spawn
     }
     options.stdio[2] = 'pipe';
   }
-  const [command, argv] = closeInheritedDescriptors(...resolveCommand(file, args, isCommand, python), options);
+  const resolved = remote === null || remote === undefined
+    ? resolveCommand(file, args, isCommand, python)
+    : relayCommand(remote, file, args, isCommand, python);
+  const [command, argv] = closeInheritedDescriptors(...resolved, options);
   return { command, args: argv, options, forwardStderr };
 }
 
