@@ -238,6 +238,30 @@ class Channel {
     });
   }
 
+  /**
+   * Decode `chunk`, deliver its messages and take its handshake. Returns the
+   * protocol error it hit (after delivering what preceded it), or null.
+   */
+  _feed(chunk) {
+    let events = [];
+    let error = null;
+    try {
+      events = this._decoder.feed(chunk);
+    } catch (err) {
+      error = err;
+    }
+    error = error || this._decoder.error;
+    for (const event of events) {
+      if (event.type === 'message') {
+        this._deliver(event.payload);
+      } else if (event.type === 'handshake') {
+        this._state.receive('handshake');
+        this._onHandshake();
+      }
+    }
+    return error;
+  }
+
   /** Queue a received message, hand it on if someone is waiting, stop reading if too much waits. */
   _deliver(payload) {
     this._inbox.push(payload);
@@ -380,6 +404,7 @@ class Channel {
   }
 
   // hooks
+  _onHandshake() {}
   _mayPauseReading() {
     return true;
   }

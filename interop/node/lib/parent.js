@@ -372,25 +372,14 @@ class Worker extends Channel {
 
   _onData(chunk) {
     if (this._inputDone) return;
-    let events = [];
-    let error = null;
-    try {
-      events = this._decoder.feed(chunk);
-    } catch (err) {
-      error = err;
-    }
     // What preceded a protocol error in the same chunk is delivered first.
-    error = error || this._decoder.error;
-    for (const event of events) {
-      if (event.type === 'message') {
-        this._deliver(event.payload);
-      } else if (event.type === 'handshake') {
-        this._state.receive('handshake');
-        this._timers.handshake = stopTimer(this._timers.handshake);
-        this._ready.resolve(this);
-      }
-    }
+    const error = this._feed(chunk);
     if (error) this._fail(error, true);
+  }
+
+  _onHandshake() {
+    this._timers.handshake = stopTimer(this._timers.handshake);
+    this._ready.resolve(this);
   }
 
   _onEof() {

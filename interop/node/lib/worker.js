@@ -202,29 +202,14 @@ class Connection extends Channel {
   }
 
   _onData(chunk) {
-    let events = [];
-    let error = null;
-    try {
-      events = this._decoder.feed(chunk);
-    } catch (err) {
-      error = err;
-    }
-    error = error || this._decoder.error;
-    if (error && events.length === 0) {
-      channelBroke(error.message);
-      return;
-    }
-    for (const event of events) {
-      if (event.type === 'message') {
-        this._deliver(event.payload);
-      } else if (event.type === 'handshake') {
-        this._state.receive('handshake');
-        this._timer = stopTimer(this._timer);
-        this._socket.write(Buffer.from([handshakeByte('worker')]));
-        this._ready.resolve(this);
-      }
-    }
+    const error = this._feed(chunk);
     if (error) channelBroke(error.message);
+  }
+
+  _onHandshake() {
+    this._timer = stopTimer(this._timer);
+    this._socket.write(Buffer.from([handshakeByte('worker')]));
+    this._ready.resolve(this);
   }
 
   _onEof() {

@@ -11,30 +11,7 @@ const path = require('node:path');
 
 const { createWorker, WorkerExitError, defaults } = require('../index.js');
 
-const FIXTURES = path.join(__dirname, 'fixtures');
-
-const running = new Set();
-async function startFixture(name, args = [], options = {}) {
-  const worker = await createWorker(process.execPath, [path.join(FIXTURES, name), ...args], { isCommand: true, ...options });
-  running.add(worker);
-  worker.lifetime.then(
-    () => running.delete(worker),
-    () => running.delete(worker),
-  );
-  return worker;
-}
-
-test.afterEach(() => {
-  for (const worker of running) worker.kill('SIGKILL');
-});
-
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
+const { FIXTURES, startFixture, within } = require('./fixtures/harness.fixture');
 
 /** Iterate the worker's messages; resolves with them, or rejects with the iteration's error (err.received). */
 async function drain(worker) {

@@ -19,35 +19,10 @@ const {
   ProtocolError,
 } = require('../index.js');
 
-const FIXTURES = path.join(__dirname, 'fixtures');
-const fixture = (name) => path.join(FIXTURES, name);
+const { fixture, running, startFixture, within } = require('./fixtures/harness.fixture');
 
 // Fixtures carry a non-.js extension so that the test runner does not take
 // them for test files; start them under this Node explicitly.
-const running = new Set();
-async function startFixture(name, args = [], options = {}) {
-  const worker = await createWorker(process.execPath, [fixture(name), ...args], { isCommand: true, ...options });
-  running.add(worker);
-  worker.lifetime.then(
-    () => running.delete(worker),
-    () => running.delete(worker),
-  );
-  return worker;
-}
-
-test.afterEach(() => {
-  // A failed test must not leave workers behind.
-  for (const worker of running) worker.kill('SIGKILL');
-});
-
-/** Race `promise` against a deadline; the rejection says what was awaited. */
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** Collect the next `count` messages from a worker. */
 function collect(worker, count, ms = 10000) {
