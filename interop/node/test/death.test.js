@@ -147,3 +147,19 @@ test('stderrTail refuses a stdio that sends fd 2 elsewhere, before spawning', as
   );
   await assert.rejects(createWorker(process.execPath, [], { isCommand: true, stderrTail: -1 }), RangeError);
 });
+
+test('a worker that dies before the handshake: createWorker rejects with its stderr tail', async () => {
+  const source = "process.stderr.write('importing\\nModuleNotFoundError: no module named x\\n'); process.exit(2);";
+  const err = await within(
+    10000,
+    'createWorker to fail',
+    createWorker(process.execPath, ['-e', source], { isCommand: true, stderrTail: 1, stdio: ['inherit', 'inherit', 'pipe'] }).then(
+      () => assert.fail('createWorker resolved'),
+      (e) => e,
+    ),
+  );
+  assert.equal(err.code, 'ERR_WORKER_EXITED');
+  assert.equal(err.exitCode, 2);
+  assert.equal(err.stderr, 'ModuleNotFoundError: no module named x');
+  assert.match(err.message, /before completing the handshake \(exited with code 2\); the last lines of its stderr:\nModuleNotFoundError/);
+});
