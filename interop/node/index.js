@@ -2,6 +2,10 @@
 
 // worker-process-node: the public API, re-exported from ./lib (one concern
 // per module: codec, state, channel, spawn, parent, worker, errors).
+//
+// Environment: WORKER_PROCESS_PYTHON, the Python that runs .py workers and
+// the relay of remote workers when createWorker gets no `python` option
+// (default: python3 on PATH).
 
 const { createWorker, Worker } = require('./lib/parent');
 const { connect, Connection } = require('./lib/worker');
