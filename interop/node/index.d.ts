@@ -126,17 +126,34 @@ export interface CreateWorkerOptions extends Omit<SpawnOptions, 'stdio'> {
   python?: string;
   /** Milliseconds to wait for the handshake (default 60000; 0, Infinity or null: no limit). */
   handshakeTimeout?: number | null;
-  /** Milliseconds the worker may run before it is killed (default 60000; 0, Infinity or null: no limit). */
+  /** Milliseconds the worker may run before it is killed (default null: no limit; 0 and Infinity also mean no limit). */
   maxDuration?: number | null;
   /** Largest message accepted from the worker. */
   maxMessageSize?: number;
   /** File descriptors 0-2 of the worker: one setting for all, or up to three entries (default 'inherit'). */
   stdio?: 'inherit' | 'pipe' | 'ignore' | 'overlapped' | [StdioEntry?, StdioEntry?, StdioEntry?];
+  /**
+   * Keep the last N lines of the worker's stderr for the error that reports
+   * its death (default 0: none; null: none). The worker's fd 2 becomes a pipe
+   * whose bytes are still copied to this process's stderr; fd 2 must be
+   * 'inherit' (the default) or 'pipe' (then nothing is copied).
+   */
+  stderrTail?: number | null;
+  /**
+   * Run the worker on another host: 'ssh://[user@]host[:port]', or an argv
+   * prefix such as ['docker', 'exec', '-i', 'box'] (default null: here).
+   * The parent then starts `<python> -m worker_process relay [--command]
+   * TARGET -- file args...` as the worker (<python> as for .py files); `file`
+   * and `args` are resolved on the remote host.
+   */
+  remote?: string | readonly string[] | null;
 }
 
 export interface CloseOptions {
   /** Milliseconds before SIGTERM, and again before SIGKILL (default 5000; Infinity or null: never). */
   timeout?: number | null;
+  /** Reject with a WorkerExitError when the worker exited with a non-zero code or a signal (default false). */
+  check?: boolean;
 }
 
 export interface ExitStatus {
@@ -145,11 +162,29 @@ export interface ExitStatus {
 }
 
 /** Rejection reason of `Worker.lifetime` when the worker exits unsuccessfully. */
-export interface WorkerExitError extends Error {
+export interface LifetimeExitError extends Error {
   /** Exit code of the worker, or null when it was killed by a signal. */
   code: number | null;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+  /** The last lines of its stderr, with the stderrTail option ('' otherwise). */
+  stderr?: string;
+}
+
+/**
+ * The worker died (a non-zero exit code or a signal). A send, a receive
+ * (async iteration) or `close({ check: true })` rejects with it once the
+ * worker is known to have died; the parent waits up to about a second for
+ * the exit status when the channel broke first.
+ */
+export declare class WorkerExitError extends Error {
+  readonly code: 'ERR_WORKER_EXITED';
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The last lines of the worker's stderr, with the stderrTail option ('' otherwise). */
+  readonly stderr: string;
+  /** What the channel saw: the write error (EPIPE, ...), if any. */
+  readonly cause?: unknown;
 }
 
 /** Error with a string code, as used for timeouts, early exits and a missing channel. */
@@ -169,14 +204,15 @@ export declare class Worker implements MessageEndpoint {
   /**
    * Send one message. Resolves once the frame has been handed to the socket.
    * A failed write (EPIPE once the worker is gone) rejects the pending sends
-   * only: it does not decide `lifetime`.
+   * only: it does not decide `lifetime`. Once the worker died, sends reject
+   * with a WorkerExitError (the write error as its `cause`).
    */
   send(message: Uint8Array): Promise<void>;
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>;
   /**
    * Resolves when the worker exits with code 0 and every message it sent has
    * been delivered (also when the parent's writes failed because the worker
-   * was gone); rejects with a WorkerExitError, a ProtocolError or an
+   * was gone); rejects with a LifetimeExitError, a ProtocolError or an
    * ERR_MAX_DURATION error otherwise.
    */
   readonly lifetime: Promise<void>;
@@ -187,8 +223,9 @@ export declare class Worker implements MessageEndpoint {
   kill(signal?: NodeJS.Signals | number): boolean;
   /**
    * Flush pending sends, end the parent's side of the channel and wait for
-   * the worker to exit, escalating to SIGTERM and SIGKILL. Always resolves
-   * once the worker has been reaped.
+   * the worker to exit, escalating to SIGTERM and SIGKILL. Resolves once
+   * the worker has been reaped; with `check: true`, rejects with a
+   * WorkerExitError instead when it exited unsuccessfully.
    */
   close(options?: CloseOptions): Promise<ExitStatus>;
 }
@@ -231,3 +268,29 @@ export declare class Connection implements MessageEndpoint {
 
 /** Adopt fd 3 as the channel to the parent and complete the handshake. */
 export declare function connect(options?: ConnectOptions): Promise<Connection>;
+
+// ---------------------------------------------------------------------------
+// Defaults
+
+/** The default of every option (durations in milliseconds; null: no limit or not set). */
+export declare const defaults: Readonly<{
+  createWorker: Readonly<{
+    isCommand: false;
+    /** null: $WORKER_PROCESS_PYTHON, else 'python3'. */
+    python: null;
+    handshakeTimeout: 60000;
+    maxDuration: null;
+    maxMessageSize: 4294967295;
+    stdio: 'inherit';
+    remote: null;
+    stderrTail: 0;
+  }>;
+  close: Readonly<{
+    timeout: 5000;
+    check: false;
+  }>;
+  connect: Readonly<{
+    handshakeTimeout: 60000;
+    maxMessageSize: 4294967295;
+  }>;
+}>;
