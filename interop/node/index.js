@@ -1244,6 +1244,8 @@ class Connection extends Channel {
   }
 }
 
+require('./lib/request').installRequest(Worker);
+
 module.exports = {
   createWorker,
   connect,
@@ -1257,4 +1259,7 @@ module.exports = {
   Decoder,
   encodeHeader,
   handshakeByte,
+  ...require('./lib/request').api,
+  ...require('./lib/serve').api,
+  ...require('./lib/pool').api,
 };
