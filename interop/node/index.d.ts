@@ -309,7 +309,11 @@ export interface PoolOptions extends Omit<CreateWorkerOptions, 'timeout'> {
   timeout?: number | null;
   /** Replace a worker after this many requests (default: never). */
   maxRequestsPerWorker?: number | null;
-  /** Requests sent ahead to one worker (default 1). */
+  /**
+   * Requests in flight on one worker (default 2): the next request waits in the worker's
+   * socket while it works, so it never waits for the parent in between. 1 keeps a request
+   * from queueing behind a long one on a busy worker.
+   */
   concurrency?: number;
   /** Replies are returned as they are, for workers that do not use serve() (default false). */
   raw?: boolean;

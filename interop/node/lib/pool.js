@@ -103,7 +103,7 @@ class Pool {
       maxRetries = 1,
       timeout = null,
       maxRequestsPerWorker = null,
-      concurrency = 1,
+      concurrency = 2,
       raw = false,
       ...workerOptions
     } = options;

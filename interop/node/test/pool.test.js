@@ -144,6 +144,15 @@ test('a request that kills every worker it runs on fails after maxRetries with t
   await pool.close();
 });
 
+test('requests queued behind a crash on the same worker are retried without being charged', async () => {
+  const pool = await startPool({ size: 1, concurrency: 3, maxRetries: 0 });
+  const crashing = pool.submit(text('exit:6'));
+  const behind = [pool.submit(text('echo:a')), pool.submit(text('echo:b'))];
+  await assert.rejects(within(20000, 'the rejection', crashing), { code: 'ERR_NO_REPLY', exitCode: 6 });
+  assert.deepEqual((await within(20000, 'the other replies', Promise.all(behind))).map(String), ['a', 'b']);
+  await pool.close();
+});
+
 test('a request that outlives its timeout kills and replaces its worker; others are not charged', async () => {
   const pool = await startPool({ size: 1, timeout: 200 });
   const [pid] = pool.pids;
