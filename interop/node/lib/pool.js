@@ -159,6 +159,15 @@ class Pool {
         slot.starting = null;
         slot.worker = worker;
         this._track(worker);
+        // A worker that dies between requests is replaced at once, so that no
+        // request is charged for it. One that holds requests is handled
+        // when they fail.
+        const gone = () => {
+          if (slot.dead || slot.inFlight.length > 0) return;
+          this._kill(slot);
+          this._replace();
+        };
+        worker.lifetime.then(gone, gone);
         if (this._state === 'terminated') this._kill(slot);
         else this._dispatch();
       },

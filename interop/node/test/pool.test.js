@@ -153,6 +153,19 @@ test('requests queued behind a crash on the same worker are retried without bein
   await pool.close();
 });
 
+test('a worker that dies between requests is replaced before a request is sent to it', async () => {
+  const pool = await startPool({ size: 1, maxRetries: 0 });
+  const [pid] = pool.pids;
+  process.kill(pid, 'SIGKILL');
+  const deadline = Date.now() + 20000;
+  while (pool.pids.length === 0 || pool.pids[0] === pid) {
+    assert.ok(Date.now() < deadline, `worker ${pid} was not replaced within 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(String(await pool.submit(text('echo:ok'))), 'ok');
+  await pool.close();
+});
+
 test('a request that outlives its timeout kills and replaces its worker; others are not charged', async () => {
   const pool = await startPool({ size: 1, timeout: 200 });
   const [pid] = pool.pids;
@@ -230,33 +243,35 @@ test('terminate() fails pending requests and kills every worker', async () => {
   await assert.rejects(pool.submit(text('echo:x')), { code: 'ERR_POOL_TERMINATED' });
 });
 
-test('when the parent dies, every worker of its pool exits with code 1', async () => {
-  const parent = spawn(process.execPath, [fixture('pool-parent.fixture'), '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  parent.stdout.on('data', (d) => (stdout += d));
-  // The workers inherit the parent's stderr: it ends once all of them are gone.
-  const stderrClosed = new Promise((resolve) => parent.stderr.on('end', resolve));
-  parent.stderr.on('data', (d) => (stderr += d));
-  try {
-    await within(
-      20000,
-      'the pool to start',
-      new Promise((resolve) => parent.stdout.on('data', () => stdout.includes('\n') && resolve())),
-    );
-    const pids = JSON.parse(stdout);
-    assert.equal(pids.length, 3);
-    parent.kill('SIGKILL');
-    await within(20000, `the workers to exit (stderr so far: ${stderr})`, stderrClosed);
-    for (const pid of pids) {
-      assert.match(stderr, new RegExp(`^exit ${pid} 1$`, 'm'));
-      assert.ok(!alive(pid) || fs.readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z'), `worker ${pid} still runs`);
+for (const signal of ['SIGKILL', 'SIGINT']) {
+  test(`when the parent dies of ${signal}, every worker of its pool exits with code 1`, async () => {
+    const parent = spawn(process.execPath, [fixture('pool-parent.fixture'), '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    parent.stdout.on('data', (d) => (stdout += d));
+    // The workers inherit the parent's stderr: it ends once all of them are gone.
+    const stderrClosed = new Promise((resolve) => parent.stderr.on('end', resolve));
+    parent.stderr.on('data', (d) => (stderr += d));
+    try {
+      await within(
+        20000,
+        'the pool to start',
+        new Promise((resolve) => parent.stdout.on('data', () => stdout.includes('\n') && resolve())),
+      );
+      const pids = JSON.parse(stdout);
+      assert.equal(pids.length, 3);
+      parent.kill(signal);
+      await within(20000, `the workers to exit (stderr so far: ${stderr})`, stderrClosed);
+      for (const pid of pids) {
+        assert.match(stderr, new RegExp(`^exit ${pid} 1$`, 'm'));
+        assert.ok(!alive(pid) || fs.readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z'), `worker ${pid} still runs`);
+      }
+      assert.match(stderr, /channel to the parent broke/);
+    } finally {
+      parent.kill('SIGKILL');
     }
-    assert.match(stderr, /channel to the parent broke/);
-  } finally {
-    parent.kill('SIGKILL');
-  }
-});
+  });
+}
 
 test('options are checked before anything starts', async () => {
   await assert.rejects(createPool(SERVE, [], { size: 0 }), RangeError);
