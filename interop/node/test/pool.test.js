@@ -38,6 +38,8 @@ function within(ms, what, promise) {
 
 const text = (s) => Buffer.from(s);
 const alive = (pid) => fs.existsSync(`/proc/${pid}`);
+/** This process's open descriptors, from /proc. */
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
 
 /** Children of this process, from /proc. */
 function childPids() {
@@ -218,6 +220,7 @@ test('start-up failures fail fast', async (t) => {
 });
 
 test('close() finishes submitted work, then every worker exits 0 and is reaped', async () => {
+  const fds = openFds();
   const pool = await startPool({ size: 3 });
   const pids = pool.pids;
   assert.deepEqual(childPids().sort(), [...pids].sort());
@@ -229,9 +232,11 @@ test('close() finishes submitted work, then every worker exits 0 and is reaped',
   assert.deepEqual(pool.pids, []);
   assert.deepEqual(childPids(), []);
   for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} still exists`);
+  assert.equal(openFds(), fds, 'descriptors left open');
 });
 
 test('terminate() fails pending requests and kills every worker', async () => {
+  const fds = openFds();
   const pool = await startPool({ size: 2 });
   const pids = pool.pids;
   const pending = [pool.submit(text('hang')), pool.submit(text('hang')), pool.submit(text('echo:queued'))];
@@ -241,6 +246,7 @@ test('terminate() fails pending requests and kills every worker', async () => {
   assert.deepEqual(childPids(), []);
   for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} still exists`);
   await assert.rejects(pool.submit(text('echo:x')), { code: 'ERR_POOL_TERMINATED' });
+  assert.equal(openFds(), fds, 'descriptors left open');
 });
 
 for (const signal of ['SIGKILL', 'SIGINT']) {
