@@ -7,6 +7,7 @@
 
 const os = require('node:os');
 
+const { Fifo } = require('./queue');
 const { decodeReply } = require('./serve');
 
 const noop = () => {};
@@ -50,20 +51,19 @@ function defaultSize() {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length || 1;
 }
 
-/** Deque of tasks: retried ones go back to the front, in submission order. */
+/** Queue of tasks: retried ones go back to the front, in submission order. */
 class TaskQueue {
   constructor() {
     this._front = []; // sorted by seq
-    this._items = [];
-    this._head = 0;
+    this._rest = new Fifo();
   }
 
   get length() {
-    return this._front.length + this._items.length - this._head;
+    return this._front.length + this._rest.length;
   }
 
   push(task) {
-    this._items.push(task);
+    this._rest.push(task);
   }
 
   requeue(task) {
@@ -73,25 +73,12 @@ class TaskQueue {
   }
 
   shift() {
-    if (this._front.length > 0) return this._front.shift();
-    if (this._head >= this._items.length) return undefined;
-    const task = this._items[this._head];
-    this._items[this._head++] = undefined;
-    if (this._head === this._items.length) {
-      this._items = [];
-      this._head = 0;
-    } else if (this._head >= 1024 && this._head * 2 >= this._items.length) {
-      this._items = this._items.slice(this._head);
-      this._head = 0;
-    }
-    return task;
+    return this._front.length > 0 ? this._front.shift() : this._rest.shift();
   }
 
   drain() {
-    const tasks = [...this._front, ...this._items.slice(this._head)];
+    const tasks = [...this._front, ...this._rest.drain()];
     this._front = [];
-    this._items = [];
-    this._head = 0;
     return tasks;
   }
 }

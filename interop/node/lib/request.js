@@ -9,6 +9,8 @@
 // onmessage, lifetime, pid), so it does not depend on how the channel is
 // implemented.
 
+const { Fifo } = require('./queue');
+
 const MAX_MESSAGE_SIZE = 0xffffffff;
 
 // After the worker's stream ended or broke, how long to wait for its exit
@@ -102,8 +104,7 @@ function explainNoReply(worker, cause) {
 class RequestQueue {
   constructor(worker) {
     this.worker = worker;
-    this.entries = [];
-    this.head = 0;
+    this.entries = new Fifo();
     this.receiving = false;
     this.ended = null; // a promise of the error once the stream has ended or broken
     this.accessor = inheritedAccessor(worker, 'onmessage');
@@ -124,7 +125,7 @@ class RequestQueue {
   }
 
   get pending() {
-    return this.entries.length > this.head;
+    return this.entries.length > 0;
   }
 
   add(data, timeout) {
@@ -170,15 +171,7 @@ class RequestQueue {
           ended = true;
           break;
         }
-        const entry = this.entries[this.head];
-        this.entries[this.head++] = undefined;
-        if (this.head === this.entries.length) {
-          this.entries = [];
-          this.head = 0;
-        } else if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
-          this.entries = this.entries.slice(this.head);
-          this.head = 0;
-        }
+        const entry = this.entries.shift();
         settle(entry, next.value, null);
       }
     } finally {
@@ -192,9 +185,7 @@ class RequestQueue {
 
   end(failure) {
     this.ended = explainNoReply(this.worker, failure);
-    const entries = this.entries.slice(this.head);
-    this.entries = [];
-    this.head = 0;
+    const entries = this.entries.drain();
     this.ended.then((err) => {
       for (const entry of entries) settle(entry, null, err);
     });

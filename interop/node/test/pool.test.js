@@ -10,8 +10,8 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { createPool, NoReplyError, PoolTimeoutError, RemoteError } = require('../index.js');
+const { fixture, within } = require('./helpers.js');
 
-const fixture = (name) => path.join(__dirname, 'fixtures', name);
 const SERVE = fixture('serve.fixture');
 
 const pools = new Set();
@@ -26,15 +26,6 @@ test.afterEach(async () => {
   for (const pool of pools) await pool.terminate();
   pools.clear();
 });
-
-/** Race `promise` against a deadline; the rejection says what was awaited. */
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 const text = (s) => Buffer.from(s);
 const alive = (pid) => fs.existsSync(`/proc/${pid}`);

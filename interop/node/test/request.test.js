@@ -4,35 +4,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('node:path');
 
-const { createWorker, NoReplyError, RequestTimeoutError, RemoteError, decodeReply } = require('../index.js');
+const { NoReplyError, RequestTimeoutError, RemoteError, decodeReply } = require('../index.js');
+const { startFixture: start, killRunning, within } = require('./helpers.js');
 
-const fixture = (name) => path.join(__dirname, 'fixtures', name);
-
-const running = new Set();
-async function start(name, args = [], options = {}) {
-  const worker = await createWorker(process.execPath, [fixture(name), ...args], { isCommand: true, ...options });
-  running.add(worker);
-  worker.lifetime.then(
-    () => running.delete(worker),
-    () => running.delete(worker),
-  );
-  return worker;
-}
-
-test.afterEach(() => {
-  for (const worker of running) worker.kill('SIGKILL');
-});
-
-/** Race `promise` against a deadline; the rejection says what was awaited. */
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
+test.afterEach(killRunning);
 
 const text = (s) => Buffer.from(s);
 const served = async (promise) => String(decodeReply(await promise));
