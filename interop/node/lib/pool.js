@@ -178,11 +178,9 @@ class Pool {
 
   /** A worker failed to start: stop starting workers and fail what waits. */
   _break(err) {
-    if (this._state === 'terminated' || this._state === 'broken') return;
-    if (this._state === 'open' || this._state === 'closing') {
-      this._brokenError = new PoolError(`a worker failed to start: ${err.message}`, 'ERR_POOL_BROKEN', err);
-      this._state = 'broken';
-    }
+    if (this._state !== 'open' && this._state !== 'closing') return;
+    this._brokenError = new PoolError(`a worker failed to start: ${err.message}`, 'ERR_POOL_BROKEN', err);
+    this._state = 'broken';
     for (const task of this._queue.drain()) task.reject(this._brokenError);
     this._checkIdle();
   }
@@ -399,7 +397,7 @@ class Pool {
    * worker's channel and wait until all are reaped.
    */
   async close() {
-    if (this._state === 'open' || this._state === 'broken') this._state = this._state === 'open' ? 'closing' : 'broken';
+    if (this._state === 'open') this._state = 'closing';
     if (this._state === 'terminated') return this._reapAll();
     await new Promise((resolve) => {
       this._idleWaiters.push(resolve);
