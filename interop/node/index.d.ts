@@ -247,12 +247,13 @@ export interface RequestOptions {
 export interface Worker {
   /**
    * Send `message` and resolve with the worker's reply: the n-th message the
-   * worker sends after it answers the n-th request. Requests may be issued
-   * concurrently (pipelined). While requests are pending their replies are
-   * the worker's messages: request() rejects with ERR_REQUEST_CONFLICT when
-   * onmessage is set, and setting onmessage throws it while requests are
-   * pending; do not iterate the worker then either. Rejects with NoReplyError
-   * when the worker ends its stream, breaks or dies before replying.
+   * worker sends after the first request answers the n-th request
+   * (spec/requests.md). Requests may be issued concurrently (pipelined).
+   * While requests wait for their replies, the worker's messages are those
+   * replies: setting onmessage throws RequestConflictError and an iterator's
+   * next() rejects with it; request() rejects with it while onmessage is set
+   * or an iterator waits for a message. Rejects with NoReplyError when the
+   * worker ends its stream, breaks or dies before replying.
    */
   request(message: Uint8Array, options?: RequestOptions): Promise<Buffer>;
 }
@@ -260,14 +261,23 @@ export interface Worker {
 /** The worker ended its stream, broke or died before replying. */
 export declare class NoReplyError extends Error {
   readonly code: 'ERR_NO_REPLY';
+  readonly pid: number;
   /** Exit code, when the worker exited (null when killed by a signal or still running). */
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;
 }
 
+/** No reply within the request's timeout (in a pool, the worker `pid` was killed and replaced). */
 export declare class RequestTimeoutError extends Error {
   readonly code: 'ERR_REQUEST_TIMEOUT';
+  /** The limit in milliseconds. */
   readonly timeout: number;
+  readonly pid: number;
+}
+
+/** request() and another reader (onmessage, an iterator) both wanted the worker's messages. */
+export declare class RequestConflictError extends Error {
+  readonly code: 'ERR_REQUEST_CONFLICT';
 }
 
 /** A handler run by serve() threw; carries the worker's stack text. */
@@ -329,15 +339,10 @@ export interface MapOptions extends SubmitOptions {
   window?: number;
 }
 
+/** The pool refused or dropped a request; for 'broken', `cause` is the start-up error. */
 export declare class PoolError extends Error {
+  readonly reason: 'closed' | 'terminated' | 'broken';
   readonly code: 'ERR_POOL_CLOSED' | 'ERR_POOL_TERMINATED' | 'ERR_POOL_BROKEN';
-}
-
-export declare class PoolTimeoutError extends Error {
-  readonly code: 'ERR_REQUEST_TIMEOUT';
-  readonly timeout: number;
-  /** The worker that was killed. */
-  readonly pid: number;
 }
 
 export declare class Pool {
@@ -353,7 +358,7 @@ export declare class Pool {
   /** Requests waiting for a worker. */
   readonly queued: number;
   /**
-   * Run one request. Rejects with the worker's RemoteError, PoolTimeoutError,
+   * Run one request. Rejects with the worker's RemoteError, RequestTimeoutError,
    * the worker's death (NoReplyError, after maxRetries retries) or PoolError.
    */
   submit(message: Uint8Array, options?: SubmitOptions): Promise<Buffer>;

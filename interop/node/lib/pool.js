@@ -1,33 +1,25 @@
 'use strict';
 
-// A pool of worker processes answering requests: keeps
-// `size` workers busy, replaces a worker that dies or times out, retries the
-// request it died on, recycles workers after a number of requests, and fails
-// fast when workers cannot start.
+// A pool of worker processes answering requests (spec/requests.md, section
+// 3): keeps `size` workers busy, replaces a worker that dies or times out,
+// retries the request it died on, recycles workers after a number of
+// requests, and fails fast when workers cannot start.
 
 const os = require('node:os');
 
 const { Fifo } = require('./queue');
+const { RequestTimeoutError } = require('./request');
 const { decodeReply } = require('./serve');
 
 const noop = () => {};
 
+/** The pool refused or dropped a request: `reason` is 'closed', 'terminated' or 'broken'. */
 class PoolError extends Error {
-  constructor(message, code, cause) {
+  constructor(message, reason, cause) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'PoolError';
-    this.code = code;
-  }
-}
-
-/** A request took longer than its timeout; its worker was killed and replaced. */
-class PoolTimeoutError extends Error {
-  constructor(timeout, pid) {
-    super(`no reply within ${timeout} ms (worker ${pid} was killed and replaced)`);
-    this.name = 'PoolTimeoutError';
-    this.code = 'ERR_REQUEST_TIMEOUT';
-    this.timeout = timeout;
-    this.pid = pid;
+    this.reason = reason;
+    this.code = `ERR_POOL_${reason.toUpperCase()}`;
   }
 }
 
@@ -179,7 +171,7 @@ class Pool {
   /** A worker failed to start: stop starting workers and fail what waits. */
   _break(err) {
     if (this._state !== 'open' && this._state !== 'closing') return;
-    this._brokenError = new PoolError(`a worker failed to start: ${err.message}`, 'ERR_POOL_BROKEN', err);
+    this._brokenError = new PoolError(`a worker failed to start: ${err.message}`, 'broken', err);
     this._state = 'broken';
     for (const task of this._queue.drain()) task.reject(this._brokenError);
     this._checkIdle();
@@ -187,7 +179,7 @@ class Pool {
 
   /**
    * Run one request on a worker. Resolves with its reply; rejects with the
-   * worker's RemoteError, a PoolTimeoutError, the worker's death (after
+   * worker's RemoteError, a RequestTimeoutError, the worker's death (after
    * `maxRetries` retries on other workers) or a PoolError.
    */
   submit(data, options) {
@@ -207,8 +199,8 @@ class Pool {
 
   _refusal() {
     if (this._state === 'broken') return this._brokenError;
-    if (this._state === 'terminated') return new PoolError('the pool was terminated', 'ERR_POOL_TERMINATED');
-    return new PoolError('the pool is closed', 'ERR_POOL_CLOSED');
+    if (this._state === 'terminated') return new PoolError('the pool was terminated', 'terminated');
+    return new PoolError('the pool is closed', 'closed');
   }
 
   _dispatch() {
@@ -280,7 +272,12 @@ class Pool {
     if (slot.dead || slot.inFlight[0] !== head) return;
     const pid = slot.worker.pid;
     const [, ...rest] = this._kill(slot);
-    head.reject(new PoolTimeoutError(head.timeout, pid));
+    head.reject(
+      new RequestTimeoutError(`worker ${pid} did not reply within ${head.timeout} ms; it was killed and replaced`, {
+        timeout: head.timeout,
+        pid,
+      }),
+    );
     for (const task of rest) this._queue.requeue(task);
     this._replace();
   }
@@ -417,7 +414,7 @@ class Pool {
   /** Fail every pending request, kill every worker and wait until all are reaped. */
   async terminate() {
     this._state = 'terminated';
-    const error = new PoolError('the pool was terminated', 'ERR_POOL_TERMINATED');
+    const error = new PoolError('the pool was terminated', 'terminated');
     for (const task of this._queue.drain()) task.reject(error);
     const starting = [];
     for (const slot of [...this._slots]) {
@@ -457,7 +454,6 @@ module.exports = {
   createPool,
   Pool,
   PoolError,
-  PoolTimeoutError,
   /** What the package exports. */
-  api: { createPool, Pool, PoolError, PoolTimeoutError },
+  api: { createPool, Pool, PoolError },
 };

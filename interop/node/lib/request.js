@@ -1,9 +1,9 @@
 'use strict';
 
-// Request/response on top of a Worker's messages: the worker answers each
-// request with exactly one reply, in order. There are no
-// ids on the wire, so the n-th reply belongs to the n-th request, and any
-// worker that answers one-for-one works unchanged.
+// Request/response on top of a Worker's messages (spec/requests.md, section
+// 1): the worker answers each request with exactly one reply, in order. There
+// are no ids on the wire, so the n-th reply belongs to the n-th request, and
+// any worker that answers one-for-one works unchanged.
 //
 // Built on the Worker's public surface only (send, async iteration,
 // onmessage, lifetime, pid), so it does not depend on how the channel is
@@ -21,10 +21,11 @@ const noop = () => {};
 
 /** The worker ended its stream, broke or died before replying. */
 class NoReplyError extends Error {
-  constructor(message, { exitCode = null, signal = null, cause } = {}) {
+  constructor(message, { pid, exitCode = null, signal = null, cause } = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'NoReplyError';
     this.code = 'ERR_NO_REPLY';
+    this.pid = pid;
     this.exitCode = exitCode;
     this.signal = signal;
   }
@@ -32,21 +33,22 @@ class NoReplyError extends Error {
 
 /** No reply within the request's timeout. */
 class RequestTimeoutError extends Error {
-  constructor(timeout) {
-    super(`no reply within ${timeout} ms`);
+  constructor(message, { timeout, pid }) {
+    super(message);
     this.name = 'RequestTimeoutError';
     this.code = 'ERR_REQUEST_TIMEOUT';
     this.timeout = timeout;
+    this.pid = pid;
   }
 }
 
-function conflictError(what) {
-  const err = new Error(
-    `${what}: request() receives this worker's messages while requests are pending; ` +
-      'wait for their replies (or do not mix request() with onmessage)',
-  );
-  err.code = 'ERR_REQUEST_CONFLICT';
-  return err;
+/** A reader (onmessage, an iterator) and request() both wanted the worker's messages. */
+class RequestConflictError extends Error {
+  constructor(what) {
+    super(`${what}: while requests wait for their replies, the worker's messages are those replies`);
+    this.name = 'RequestConflictError';
+    this.code = 'ERR_REQUEST_CONFLICT';
+  }
 }
 
 function timeoutOption(value) {
@@ -57,9 +59,9 @@ function timeoutOption(value) {
   return value;
 }
 
-/** Find the `onmessage` accessor that instances of this worker's class inherit. */
-function inheritedAccessor(object, name) {
-  for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
+/** The property descriptor `name` that `proto` has or inherits. */
+function findDescriptor(proto, name) {
+  for (; proto; proto = Object.getPrototypeOf(proto)) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, name);
     if (descriptor) return descriptor;
   }
@@ -88,11 +90,12 @@ function explainNoReply(worker, cause) {
     clearTimeout(timer);
     if (status.running) {
       const what = cause ? `its channel broke (${cause.message})` : 'it ended its stream';
-      return new NoReplyError(`worker ${pid} did not reply: ${what}`, { cause });
+      return new NoReplyError(`worker ${pid} did not reply: ${what}`, { pid, cause });
     }
     let reason = describeExit(status.exitCode, status.signal);
     if (status.err && status.exitCode === null && status.signal === null) reason = `failed (${status.err.message})`;
     return new NoReplyError(`worker ${pid} ${reason} before replying`, {
+      pid,
       exitCode: status.exitCode,
       signal: status.signal,
       cause: cause || status.err,
@@ -107,21 +110,7 @@ class RequestQueue {
     this.entries = new Fifo();
     this.receiving = false;
     this.ended = null; // a promise of the error once the stream has ended or broken
-    this.accessor = inheritedAccessor(worker, 'onmessage');
-    const queue = this;
-    const { get, set } = this.accessor;
-    // While requests are pending, the worker's messages are their replies.
-    Object.defineProperty(worker, 'onmessage', {
-      configurable: true,
-      enumerable: false,
-      get() {
-        return get.call(this);
-      },
-      set(fn) {
-        if (fn && queue.pending) throw conflictError('cannot set onmessage');
-        set.call(this, fn);
-      },
-    });
+    this.readers = 0; // next() calls of the application's iterators that wait for a message
   }
 
   get pending() {
@@ -130,15 +119,21 @@ class RequestQueue {
 
   add(data, timeout) {
     if (this.ended) return this.ended.then((err) => Promise.reject(err));
-    if (!this.pending && this.accessor.get.call(this.worker)) {
-      return Promise.reject(conflictError('request() cannot be used while onmessage is set'));
+    if (!this.pending && original.onmessage.get.call(this.worker)) {
+      return Promise.reject(new RequestConflictError('request() cannot be used while onmessage is set'));
+    }
+    if (this.readers > 0) {
+      return Promise.reject(new RequestConflictError('request() cannot be used while an iterator waits for a message'));
     }
     return new Promise((resolve, reject) => {
       const entry = { resolve, reject, settled: false, timer: null };
       this.entries.push(entry);
       if (timeout !== null) {
         // The entry stays queued: its reply, when it comes, is dropped.
-        entry.timer = setTimeout(() => settle(entry, null, new RequestTimeoutError(timeout)), timeout);
+        entry.timer = setTimeout(() => {
+          const pid = this.worker.pid;
+          settle(entry, null, new RequestTimeoutError(`worker ${pid} did not reply within ${timeout} ms`, { timeout, pid }));
+        }, timeout);
       }
       this.worker.send(data).then(noop, (err) => {
         // Refused before anything was written (the channel is closed for
@@ -154,7 +149,7 @@ class RequestQueue {
   async receive() {
     if (this.receiving) return;
     this.receiving = true;
-    const iterator = this.worker[Symbol.asyncIterator]();
+    const iterator = original.iterate.call(this.worker);
     let failure = null;
     let ended = false;
     try {
@@ -202,6 +197,20 @@ function settle(entry, value, err) {
 
 const queues = new WeakMap();
 
+function queueOf(worker) {
+  let queue = queues.get(worker);
+  if (!queue) {
+    queue = new RequestQueue(worker);
+    queues.set(worker, queue);
+  }
+  return queue;
+}
+
+function pendingRequests(worker) {
+  const queue = queues.get(worker);
+  return queue !== undefined && queue.pending;
+}
+
 /**
  * Send `data` as a request and resolve with the worker's reply to it.
  * Replies are matched to requests in order, so requests may be pipelined.
@@ -219,21 +228,55 @@ function request(data, options) {
   } catch (err) {
     return Promise.reject(err);
   }
-  let queue = queues.get(this);
-  if (!queue) {
-    queue = new RequestQueue(this);
-    queues.set(this, queue);
-  }
-  return queue.add(data, timeout);
+  return queueOf(this).add(data, timeout);
 }
 
-/** Give `WorkerClass` its request() method. */
+/** What the Worker class had before installRequest() guarded it. */
+const original = { onmessage: null, iterate: null };
+
+/**
+ * Give `WorkerClass` its request() method, and make its other readers
+ * (onmessage, iteration) refuse while requests wait for their replies.
+ */
 function installRequest(WorkerClass) {
-  Object.defineProperty(WorkerClass.prototype, 'request', {
-    configurable: true,
+  const proto = WorkerClass.prototype;
+  original.onmessage = findDescriptor(proto, 'onmessage');
+  original.iterate = proto[Symbol.asyncIterator];
+  const define = (name, descriptor) => Object.defineProperty(proto, name, { configurable: true, enumerable: false, ...descriptor });
+  define('request', { writable: true, value: request });
+  define('onmessage', {
+    get() {
+      return original.onmessage.get.call(this);
+    },
+    set(fn) {
+      if (fn && pendingRequests(this)) throw new RequestConflictError('onmessage cannot be set');
+      original.onmessage.set.call(this, fn);
+    },
+  });
+  define(Symbol.asyncIterator, {
     writable: true,
-    enumerable: false,
-    value: request,
+    value() {
+      const worker = this;
+      const iterator = original.iterate.call(worker);
+      const done = () => {
+        queueOf(worker).readers--;
+      };
+      return {
+        next() {
+          if (pendingRequests(worker)) return Promise.reject(new RequestConflictError('the worker cannot be read'));
+          queueOf(worker).readers++;
+          const promise = iterator.next();
+          promise.then(done, done);
+          return promise;
+        },
+        return(value) {
+          return iterator.return(value);
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+    },
   });
 }
 
@@ -242,6 +285,7 @@ module.exports = {
   installRequest,
   NoReplyError,
   RequestTimeoutError,
+  RequestConflictError,
   /** What the package exports. */
-  api: { NoReplyError, RequestTimeoutError },
+  api: { NoReplyError, RequestTimeoutError, RequestConflictError },
 };

@@ -2,8 +2,8 @@
 
 // The worker's side of request/response: answer every request with the
 // handler's result, one reply per request, in order. Replies carry a status
-// byte so that a handler's error reaches the parent:
-// 0x00 followed by the result, or 0x01 followed by UTF-8 JSON
+// byte so that a handler's error reaches the parent (spec/requests.md,
+// section 2): 0x00 followed by the result, or 0x01 followed by UTF-8 JSON
 // {"type", "message", "traceback"}.
 
 const REPLY_OK = 0x00;
@@ -77,7 +77,9 @@ function decodeReply(reply) {
   } catch (err) {
     throw new ReplyFormatError(`error reply is not JSON: ${err.message}`);
   }
-  if (!fields || typeof fields !== 'object') throw new ReplyFormatError('error reply is not a JSON object');
+  if (!fields || typeof fields !== 'object' || Array.isArray(fields)) {
+    throw new ReplyFormatError('error reply is not a JSON object');
+  }
   const text = (value) => (typeof value === 'string' ? value : '');
   throw new RemoteError(text(fields.type) || 'Error', text(fields.message), text(fields.traceback));
 }

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { createPool, NoReplyError, PoolTimeoutError, RemoteError } = require('../index.js');
+const { createPool, NoReplyError, PoolError, RequestTimeoutError, RemoteError } = require('../index.js');
 const { fixture, within } = require('./helpers.js');
 
 const SERVE = fixture('serve.fixture');
@@ -123,14 +123,16 @@ test('a crash mid-request replaces the worker and retries the request elsewhere'
 test('a request that kills every worker it runs on fails after maxRetries with the death as the error', async () => {
   const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wp-pool-')), 'deaths');
   const pool = await startPool({ size: 2, maxRetries: 2 });
-  await assert.rejects(
-    within(30000, 'the rejection', pool.submit(text(`exit-logged:${log}:9`))),
-    (err) => err instanceof NoReplyError && err.exitCode === 9 && /exited with code 9/.test(err.message),
-  );
-  // 1 + 2 retries, each on a different worker.
+  let error;
+  await assert.rejects(within(30000, 'the rejection', pool.submit(text(`exit-logged:${log}:9`))), (err) => {
+    error = err;
+    return err instanceof NoReplyError && err.exitCode === 9 && /exited with code 9/.test(err.message);
+  });
+  // 1 + 2 retries, each on a different worker; the error is the last one's death.
   const deaths = fs.readFileSync(log, 'latin1').trim().split('\n');
   assert.equal(deaths.length, 3);
   assert.equal(new Set(deaths).size, 3);
+  assert.equal(String(error.pid), deaths[2]);
   // Replacements keep the pool usable.
   assert.equal(String(await pool.submit(text('echo:fine'))), 'fine');
   assert.ok(pool.pids.every((pid) => !deaths.includes(String(pid))));
@@ -164,7 +166,7 @@ test('a request that outlives its timeout kills and replaces its worker; others 
   const [pid] = pool.pids;
   const hung = pool.submit(text('hang'));
   const queued = pool.submit(text('echo:after'), { timeout: null });
-  await assert.rejects(within(10000, 'the timeout', hung), (err) => err instanceof PoolTimeoutError && err.pid === pid);
+  await assert.rejects(within(10000, 'the timeout', hung), (err) => err instanceof RequestTimeoutError && err.pid === pid && err.timeout === 200);
   assert.equal(String(await within(10000, 'the next reply', queued)), 'after');
   const [replacement] = pool.pids;
   assert.notEqual(replacement, pid);
@@ -204,7 +206,10 @@ test('start-up failures fail fast', async (t) => {
     const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wp-pool-')), 'started');
     const pool = await startPool({ size: 1 }, ['start-once', marker]);
     const crashing = pool.submit(text('exit:1'));
-    await assert.rejects(within(20000, 'the rejection', crashing), (err) => err.code === 'ERR_POOL_BROKEN' && err.cause.exitCode === 2);
+    await assert.rejects(
+      within(20000, 'the rejection', crashing),
+      (err) => err instanceof PoolError && err.reason === 'broken' && err.code === 'ERR_POOL_BROKEN' && err.cause.exitCode === 2,
+    );
     await assert.rejects(pool.submit(text('echo:x')), { code: 'ERR_POOL_BROKEN' });
     await pool.close();
   });

@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 
-const { NoReplyError, RequestTimeoutError, RemoteError, decodeReply } = require('../index.js');
+const { NoReplyError, RequestConflictError, RequestTimeoutError, RemoteError, decodeReply } = require('../index.js');
 const { startFixture: start, killRunning, within } = require('./helpers.js');
 
 test.afterEach(killRunning);
@@ -27,15 +27,17 @@ test('pipelined requests to an echo worker get their own replies, in order', asy
   assert.equal((await worker.close()).exitCode, 0);
 });
 
-test('request() refuses while onmessage is set, and onmessage cannot be set while requests are pending', async () => {
+test('request() and the other readers refuse each other while replies are due', async () => {
   const worker = await start('echo.fixture');
   worker.onmessage = () => {};
-  await assert.rejects(worker.request(text('x')), { code: 'ERR_REQUEST_CONFLICT' });
+  await assert.rejects(worker.request(text('x')), (err) => err instanceof RequestConflictError && err.code === 'ERR_REQUEST_CONFLICT');
   worker.onmessage = null;
   const reply = worker.request(text('y'));
   assert.throws(() => {
     worker.onmessage = () => {};
-  }, { code: 'ERR_REQUEST_CONFLICT' });
+  }, RequestConflictError);
+  const iterator = worker[Symbol.asyncIterator]();
+  await assert.rejects(iterator.next(), RequestConflictError);
   assert.equal(String(await reply), 'y');
   // Once every reply is in, the messages belong to whoever reads them.
   const got = new Promise((resolve) => {
@@ -44,18 +46,29 @@ test('request() refuses while onmessage is set, and onmessage cannot be set whil
   await worker.send(text('z'));
   assert.equal(String(await within(10000, 'the message', got)), 'z');
   worker.onmessage = null;
-  // And iteration works too.
+  // An iterator waiting for a message makes request() refuse, until it has one.
+  const waiting = iterator.next();
+  await assert.rejects(worker.request(text('v')), RequestConflictError);
   await worker.send(text('w'));
-  const { value } = await worker[Symbol.asyncIterator]().next();
-  assert.equal(String(value), 'w');
-  await worker.close();
+  assert.equal(String((await within(10000, 'the message', waiting)).value), 'w');
+  assert.equal(String(await worker.request(text('u'))), 'u');
+  // for await works as before, and ends at the worker's end of stream.
+  const rest = [];
+  await worker.send(text('t'));
+  const closing = worker.close();
+  for await (const message of worker) rest.push(String(message));
+  assert.deepEqual(rest, ['t']);
+  await closing;
 });
 
 test('a timed-out request rejects; its late reply is dropped and the next request gets its own', async () => {
   const worker = await start('serve.fixture');
   const slow = worker.request(text('sleep:300:late'), { timeout: 50 });
   const next = worker.request(text('echo:next'));
-  await assert.rejects(slow, (err) => err instanceof RequestTimeoutError && err.code === 'ERR_REQUEST_TIMEOUT' && err.timeout === 50);
+  await assert.rejects(
+    slow,
+    (err) => err instanceof RequestTimeoutError && err.code === 'ERR_REQUEST_TIMEOUT' && err.timeout === 50 && err.pid === worker.pid,
+  );
   assert.equal(await served(next), 'next');
   await assert.rejects(worker.request(text('x'), { timeout: -1 }), RangeError);
   await worker.close();
@@ -68,7 +81,8 @@ test('a worker that exits before replying rejects every pending request with how
   for (const pending of [first, second]) {
     await assert.rejects(
       within(10000, 'the rejection', pending),
-      (err) => err instanceof NoReplyError && err.code === 'ERR_NO_REPLY' && err.exitCode === 7 && /exited with code 7/.test(err.message),
+      (err) =>
+        err instanceof NoReplyError && err.code === 'ERR_NO_REPLY' && err.pid === worker.pid && err.exitCode === 7 && /exited with code 7/.test(err.message),
     );
   }
   // Later requests fail at once the same way.
@@ -112,6 +126,9 @@ test('decodeReply: status byte convention', () => {
   assert.throws(() => decodeReply(Buffer.alloc(0)), { code: 'ERR_BAD_REPLY' });
   assert.throws(() => decodeReply(Buffer.from('\x07')), { code: 'ERR_BAD_REPLY' });
   assert.throws(() => decodeReply(Buffer.from('\x01{nope')), { code: 'ERR_BAD_REPLY' });
+  assert.throws(() => decodeReply(Buffer.from('\x01[1]')), { code: 'ERR_BAD_REPLY' });
+  // Missing or non-string fields read as empty strings, the type as "Error".
+  assert.throws(() => decodeReply(Buffer.from('\x01{"message": 3}')), { type: 'Error', remoteMessage: '', traceback: '' });
   const err = Buffer.concat([Buffer.from([1]), Buffer.from(JSON.stringify({ type: 'ValueError', message: 'm', traceback: 'T' }))]);
   assert.throws(() => decodeReply(err), { name: 'RemoteError', type: 'ValueError', remoteMessage: 'm', traceback: 'T' });
 });
