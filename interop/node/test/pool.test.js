@@ -61,17 +61,25 @@ function random(seed) {
 }
 
 test('map yields results in input order under random worker latencies', async () => {
-  const pool = await startPool({ size: 3, concurrency: 2 });
-  for (const seed of [1, 2, 3]) {
+  // Seeds and shapes (concurrency, window) vary; a failure names them.
+  for (const [seed, concurrency, window] of [
+    [1, 1, undefined],
+    [2, 2, undefined],
+    [3, 3, 2],
+    [4, 2, 50],
+  ]) {
+    const pool = await startPool({ size: 3, concurrency });
     const rand = random(seed);
     const count = 60;
-    const inputs = function* () {
+    const inputs = async function* () {
       for (let i = 0; i < count; i++) yield text(`sleep:${Math.floor(rand() * 15)}:${i}`);
     };
     const results = [];
-    for await (const reply of pool.map(inputs())) results.push(String(reply));
-    assert.deepEqual(results, Array.from({ length: count }, (_, i) => String(i)), `seed ${seed}`);
+    for await (const reply of pool.map(inputs(), { window })) results.push(String(reply));
+    assert.deepEqual(results, Array.from({ length: count }, (_, i) => String(i)), `seed ${seed}, concurrency ${concurrency}, window ${window}`);
+    await pool.close();
   }
+  const pool = await startPool({ size: 3 });
   const unordered = [];
   const rand = random(9);
   const inputs = Array.from({ length: 40 }, (_, i) => text(`sleep:${Math.floor(rand() * 15)}:${i}`));
