@@ -44,3 +44,11 @@ def test_node_drives_python(node: str) -> None:
     out = run_example([node, str(EXAMPLES / "node_drives_python.js")])
     assert "hello: 'world', from: 'python" in out
     assert "python worker exited with 0" in out
+
+
+@pytest.mark.parametrize("node", find_nodes() or ["no-node-found"])
+def test_node_pool(node: str) -> None:
+    out = run_example([node, str(EXAMPLES / "node_pool.js")])
+    assert "hashed 2000 chunks; in order and correct: true" in out
+    assert "crashed on chunk 1000, which was retried" in out
+    assert "workers running after close(): 0" in out

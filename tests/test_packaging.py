@@ -135,8 +135,6 @@ def test_readme_documents_every_environment_variable_the_libraries_read() -> Non
     assert names <= rows, names - rows
 
 
-@pytest.mark.xfail(strict=True, reason="the Node.js package is renamed and versioned in "
-                   "interop/node/package.json")
 def test_node_package_has_its_own_name_and_the_same_version() -> None:
     import json
 

@@ -144,14 +144,7 @@ def _sections() -> list[tuple[Path, str]]:
 
 
 def _param(readme: Path, section: str) -> object:
-    marks = []
-    if readme.parent == NODE_PACKAGE:
-        # Its blocks use require() with top-level await and have no markers yet; this fails
-        # loudly (strict) once they run, so the mark is removed then.
-        marks.append(pytest.mark.xfail(strict=True, reason="interop/node/README.md blocks do "
-                                       "not run yet"))
-    return pytest.param(readme, section, id=f"{readme.relative_to(ROOT)}:{section}",
-                        marks=marks)
+    return pytest.param(readme, section, id=f"{readme.relative_to(ROOT)}:{section}")
 
 
 @pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))

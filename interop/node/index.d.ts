@@ -294,3 +294,150 @@ export declare const defaults: Readonly<{
     maxMessageSize: 4294967295;
   }>;
 }>;
+
+// ---------------------------------------------------------------------------
+// Request/response (one reply per request, in order) and pools
+
+export interface RequestOptions {
+  /**
+   * Milliseconds to wait for the reply (0, Infinity or null: no limit). On
+   * expiry the request rejects with RequestTimeoutError; the reply, when it
+   * comes, is dropped, so later requests still get their own.
+   */
+  timeout?: number | null;
+}
+
+export interface Worker {
+  /**
+   * Send `message` and resolve with the worker's reply: the n-th message the
+   * worker sends after the first request answers the n-th request
+   * (spec/requests.md). Requests may be issued concurrently (pipelined).
+   * While requests wait for their replies, the worker's messages are those
+   * replies: setting onmessage throws RequestConflictError and an iterator's
+   * next() rejects with it; request() rejects with it while onmessage is set
+   * or an iterator waits for a message. Rejects with NoReplyError when the
+   * worker ends its stream, breaks or dies before replying.
+   */
+  request(message: Uint8Array, options?: RequestOptions): Promise<Buffer>;
+}
+
+/** The worker ended its stream, broke or died before replying. */
+export declare class NoReplyError extends Error {
+  readonly code: 'ERR_NO_REPLY';
+  readonly pid: number;
+  /** Exit code, when the worker exited (null when killed by a signal or still running). */
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** No reply within the request's timeout (in a pool, the worker `pid` was killed and replaced). */
+export declare class RequestTimeoutError extends Error {
+  readonly code: 'ERR_REQUEST_TIMEOUT';
+  /** The limit in milliseconds. */
+  readonly timeout: number;
+  readonly pid: number;
+}
+
+/** request() and another reader (onmessage, an iterator) both wanted the worker's messages. */
+export declare class RequestConflictError extends Error {
+  readonly code: 'ERR_REQUEST_CONFLICT';
+}
+
+/** A handler run by serve() threw; carries the worker's stack text. */
+export declare class RemoteError extends Error {
+  constructor(type: string, message: string, traceback: string);
+  readonly code: 'ERR_REMOTE';
+  /** The error's class name in the worker (e.g. 'TypeError', 'ValueError'). */
+  readonly type: string;
+  /** The error's message in the worker (`message` is `${type}: ${remoteMessage}`). */
+  readonly remoteMessage: string;
+  readonly traceback: string;
+}
+
+/** A reply that does not follow serve()'s status-byte convention. */
+export declare class ReplyFormatError extends Error {
+  readonly code: 'ERR_BAD_REPLY';
+}
+
+/** Result of serve()'s reply, or throws the RemoteError it carries (ReplyFormatError if malformed). */
+export declare function decodeReply(reply: Uint8Array): Buffer;
+
+export type ServeHandler = (request: Buffer) => Uint8Array | string | null | undefined | void | PromiseLike<Uint8Array | string | null | undefined | void>;
+
+/**
+ * Worker side: connect, answer each request with `handler(request)` (sync or
+ * async, one at a time, in order) until the parent ends its stream, then
+ * finish. A result is sent as 0x00 + bytes (a string as UTF-8, nothing as
+ * empty); a thrown error as 0x01 + UTF-8 JSON {type, message, traceback}, and
+ * serving goes on.
+ */
+export declare function serve(handler: ServeHandler, options?: ConnectOptions): Promise<void>;
+
+export interface PoolOptions extends Omit<CreateWorkerOptions, 'timeout'> {
+  /** Number of workers (default: os.availableParallelism()). */
+  size?: number;
+  /** Retries of a request whose worker died on it, each on another worker (default 1). */
+  maxRetries?: number;
+  /** Milliseconds a worker may work on one request before it is killed and replaced (default: no limit). */
+  timeout?: number | null;
+  /** Replace a worker after this many requests (default: never). */
+  maxRequestsPerWorker?: number | null;
+  /**
+   * Requests in flight on one worker (default 2): the next request waits in the worker's
+   * socket while it works, so it never waits for the parent in between. 1 keeps a request
+   * from queueing behind a long one on a busy worker.
+   */
+  concurrency?: number;
+  /** Replies are returned as they are, for workers that do not use serve() (default false). */
+  raw?: boolean;
+}
+
+export interface SubmitOptions {
+  /** Overrides the pool's timeout for this request. */
+  timeout?: number | null;
+}
+
+export interface MapOptions extends SubmitOptions {
+  /** Most requests in flight (default: twice size × concurrency). */
+  window?: number;
+}
+
+/** The pool refused or dropped a request; for 'broken', `cause` is the start-up error. */
+export declare class PoolError extends Error {
+  readonly reason: 'closed' | 'terminated' | 'broken';
+  readonly code: 'ERR_POOL_CLOSED' | 'ERR_POOL_TERMINATED' | 'ERR_POOL_BROKEN';
+}
+
+export declare class Pool {
+  private constructor();
+  readonly size: number;
+  readonly maxRetries: number;
+  readonly timeout: number | null;
+  readonly maxRequestsPerWorker: number | null;
+  readonly concurrency: number;
+  readonly raw: boolean;
+  /** Pids of the workers that are running now. */
+  readonly pids: number[];
+  /** Requests waiting for a worker. */
+  readonly queued: number;
+  /**
+   * Run one request. Rejects with the worker's RemoteError, RequestTimeoutError,
+   * the worker's death (NoReplyError, after maxRetries retries) or PoolError.
+   */
+  submit(message: Uint8Array, options?: SubmitOptions): Promise<Buffer>;
+  /** Results in input order; reads `inputs` lazily, at most `window` requests ahead. */
+  map(inputs: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options?: MapOptions): AsyncGenerator<Buffer, void, undefined>;
+  /** Results as they complete. */
+  imapUnordered(inputs: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options?: MapOptions): AsyncGenerator<Buffer, void, undefined>;
+  /** Refuse new requests, finish submitted ones, end every worker's channel and wait until all are reaped. */
+  close(): Promise<void>;
+  /** Reject pending requests, SIGKILL every worker and wait until all are reaped. */
+  terminate(): Promise<void>;
+}
+
+/**
+ * Start `size` workers running `file` and resolve once all completed the
+ * handshake; rejects (after reaping what started) if one cannot start.
+ */
+export declare function createPool(file: string, args?: readonly string[], options?: PoolOptions): Promise<Pool>;
+export declare function createPool(file: string, options: PoolOptions): Promise<Pool>;

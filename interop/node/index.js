@@ -24,6 +24,8 @@ const {
   WorkerExitError,
 } = require('./lib/errors');
 
+require('./lib/request').installRequest(Worker);
+
 module.exports = {
   createWorker,
   connect,
@@ -39,4 +41,7 @@ module.exports = {
   Decoder,
   encodeHeader,
   handshakeByte,
+  ...require('./lib/request').api,
+  ...require('./lib/serve').api,
+  ...require('./lib/pool').api,
 };

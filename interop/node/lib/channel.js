@@ -6,6 +6,7 @@
 
 const { PROTOCOL, Decoder, MessageTooLargeError, encodeHeader } = require('./codec');
 const { channelClosedError } = require('./errors');
+const { Fifo } = require('./queue');
 const { ChannelState } = require('./state');
 
 // Payloads up to this size are copied behind their header so that a frame is
@@ -23,38 +24,6 @@ const READ_LOW_WATER = 1024 * 1024;
 const MESSAGE_CHARGE = 64;
 
 const noop = () => {};
-
-// ---------------------------------------------------------------------------
-// small helpers
-
-class Fifo {
-  constructor() {
-    this._items = [];
-    this._head = 0;
-  }
-
-  get length() {
-    return this._items.length - this._head;
-  }
-
-  push(item) {
-    this._items.push(item);
-  }
-
-  shift() {
-    if (this._head >= this._items.length) return undefined;
-    const item = this._items[this._head];
-    this._items[this._head++] = undefined;
-    if (this._head === this._items.length) {
-      this._items = [];
-      this._head = 0;
-    } else if (this._head >= 1024 && this._head * 2 >= this._items.length) {
-      this._items = this._items.slice(this._head);
-      this._head = 0;
-    }
-    return item;
-  }
-}
 
 // A chunk read from the socket is garbage once decoded: the decoder copies
 // payloads out. Detaching its ArrayBuffer frees the memory at once, instead of

@@ -9,10 +9,7 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-
-const { createWorker } = require('../index.js');
 
 const MiB = 1024 * 1024;
 // The marks in index.js: reading pauses above 4 MiB of queued messages.
@@ -23,32 +20,9 @@ const HIGH_WATER = 4 * MiB;
 const MEMORY_BOUND = 64 * MiB;
 const FLOOD = 256 * MiB;
 
-const FIXTURES = path.join(__dirname, 'fixtures');
-const fixture = (name) => path.join(FIXTURES, name);
+const { fixture, startFixture, killRunning, within } = require('./helpers.js');
 
-const running = new Set();
-async function startFixture(name, args = [], options = {}) {
-  const worker = await createWorker(process.execPath, [fixture(name), ...args], { isCommand: true, ...options });
-  running.add(worker);
-  worker.lifetime.then(
-    () => running.delete(worker),
-    () => running.delete(worker),
-  );
-  return worker;
-}
-
-test.afterEach(() => {
-  for (const worker of running) worker.kill('SIGKILL');
-});
-
-/** Race `promise` against a deadline; the rejection says what was awaited. */
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
+test.afterEach(killRunning);
 
 /** Resolves with the arguments of the next `event` from `emitter`. */
 function next(emitter, event) {

@@ -19,35 +19,9 @@ const {
   ProtocolError,
 } = require('../index.js');
 
-const FIXTURES = path.join(__dirname, 'fixtures');
-const fixture = (name) => path.join(FIXTURES, name);
+const { fixture, track, startFixture, killRunning, within } = require('./helpers.js');
 
-// Fixtures carry a non-.js extension so that the test runner does not take
-// them for test files; start them under this Node explicitly.
-const running = new Set();
-async function startFixture(name, args = [], options = {}) {
-  const worker = await createWorker(process.execPath, [fixture(name), ...args], { isCommand: true, ...options });
-  running.add(worker);
-  worker.lifetime.then(
-    () => running.delete(worker),
-    () => running.delete(worker),
-  );
-  return worker;
-}
-
-test.afterEach(() => {
-  // A failed test must not leave workers behind.
-  for (const worker of running) worker.kill('SIGKILL');
-});
-
-/** Race `promise` against a deadline; the rejection says what was awaited. */
-function within(ms, what, promise) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
+test.afterEach(killRunning);
 
 /** Collect the next `count` messages from a worker. */
 function collect(worker, count, ms = 10000) {
@@ -657,7 +631,7 @@ test('.js, .mjs and .cjs workers run under this Node', async () => {
     fs.writeFileSync(file, source);
     try {
       const worker = await createWorker(file);
-      running.add(worker);
+      track(worker);
       const reply = collect(worker, 1);
       worker.send(Buffer.from(ext));
       assert.equal(String((await reply)[0]), ext);
@@ -678,7 +652,7 @@ test('a Python worker, by .py extension and as a command', { skip: !hasPython &&
     ['python3', [script], { isCommand: true }],
   ]) {
     const worker = await createWorker(file, args, options);
-    running.add(worker);
+    track(worker);
     const replies = collect(worker, 3);
     for (const text of ['abc', '', 'xy']) worker.send(Buffer.from(text));
     assert.deepEqual((await replies).map(String), ['cba', '', 'yx']);
