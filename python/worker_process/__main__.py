@@ -5,6 +5,8 @@ Subcommands:
 - ``conformance worker|parent [--json] [--only ID] [--list] -- CMD [ARGS...]``: run the
   conformance kit against a candidate implementation (``spec/conformance.md``).
 - ``vectors --write|--check``: regenerate or check the test vectors in ``spec/vectors/``.
+- ``relay [--command] TARGET -- FILE [ARGS...]`` and ``serve [--command] -- FILE [ARGS...]``:
+  the two ends of a remote worker (``spec/protocol.md``, "Relays").
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ __all__ = ["main"]
 _USAGE = """\
 usage: worker-process conformance worker|parent [--json] [--only ID] [--list] -- CMD [ARGS...]
        worker-process vectors --write|--check
+       worker-process relay [--command] TARGET -- FILE [ARGS...]
+       worker-process serve [--command] -- FILE [ARGS...]
        worker-process --version
 """
 
@@ -37,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .conformance.runner import main as conformance_main
 
         return conformance_main(rest)
+    if command in ("relay", "serve"):  # remote workers: spec/protocol.md, "Relays"
+        from importlib import import_module
+
+        run = import_module("._relay" if command == "relay" else "._host", __package__).main
+        return int(run(rest))
     if command == "vectors":
         from .conformance.vectors import main as vectors_main
 

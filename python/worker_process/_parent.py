@@ -53,6 +53,7 @@ async def create_worker(
     stdout: StdioSpec = None,
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
+    remote: str | Sequence[str] | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake.
 
@@ -77,7 +78,7 @@ async def create_worker(
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr,
+        stdin=stdin, stdout=stdout, stderr=stderr, remote=remote,
     )
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
     await worker._handshake(handshake_timeout)

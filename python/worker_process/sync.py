@@ -141,6 +141,7 @@ def create_worker(
     stdout: StdioSpec = None,
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
+    remote: str | Sequence[str] | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake (blocking).
 
@@ -161,7 +162,7 @@ def create_worker(
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr,
+        stdin=stdin, stdout=stdout, stderr=stderr, remote=remote,
     )
     worker = Worker(child, mine, decoder, argv, max_duration)
     worker._handshake(handshake_timeout)

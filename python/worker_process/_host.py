@@ -1,0 +1,351 @@
+"""``python -m worker_process serve``: the remote end of a relay.
+
+Started by ``relay`` through ssh (or any command that carries a byte stream), with the link on
+its stdin and stdout. It starts the worker with a socketpair's end on fd 3, its stdin from
+/dev/null, its stdout sent back over the link and its stderr on serve's own, then pumps the
+channel's bytes both ways and turns the link's records into what the worker would have seen
+from a local parent (spec/protocol.md, "Relays").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from ._link import (
+    DATA,
+    END,
+    FAILED,
+    GONE,
+    KEEPALIVE,
+    MAGIC,
+    OUTPUT,
+    SIGNAL,
+    LinkError,
+    OutBuffer,
+    RecordReader,
+    exit_record,
+    grow_pipe,
+    record,
+    set_nonblocking,
+)
+
+__all__ = ["main"]
+
+_CHUNK = 1 << 18
+_HIGH = 1 << 20
+_USAGE = ("usage: python -m worker_process serve [--command] [--keepalive S]"
+          " [--keepalive-count N] [--grace S] -- FILE [ARG...]\n")
+
+
+class _Host:
+    def __init__(self, argv: list[str], *, is_command: bool, keepalive: float, count: int,
+                 grace: float) -> None:
+        self.argv = argv
+        self.is_command = is_command
+        self.keepalive = keepalive
+        self.silence_limit = keepalive * count
+        self.grace = grace
+        self.out = OutBuffer(1)
+        self.reader = RecordReader()
+        self.link_open = True
+        self.chan: socket.socket | None = None
+        self.to_worker: OutBuffer | None = None
+        self.chan_reading = True
+        self.parent_ended = False
+        self.signalled = False
+        self.kill_at: float | None = None
+        self.returncode: int | None = None
+        self.last_write = self.last_heard = time.monotonic()
+
+    # -- the link ---------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self.link_open:
+            self.out.write(data)
+
+    def on_record(self, kind: bytes, payload: memoryview) -> None:
+        if kind == DATA:
+            if self.to_worker is not None:
+                self.to_worker.write(payload)
+        elif kind == END:
+            self.parent_ended = True
+        elif kind == GONE:
+            self.release_channel()
+        elif kind == SIGNAL:
+            self.signalled = True
+            self.kill(payload[0] if len(payload) else signal.SIGTERM)
+        elif kind != KEEPALIVE:
+            raise LinkError(f"unexpected record {kind!r} from the relay")
+
+    def drop_link(self) -> None:
+        """The relay is gone (end of the link, a write error, no keep-alive): the worker
+        sees a gone parent, and is killed if it does not exit in time (at once if the
+        relay had already been asked to stop it)."""
+        if not self.link_open:
+            return
+        self.link_open = False
+        self.out.buf.clear()
+        self.release_channel()
+        self.kill_at = time.monotonic() + (0.0 if self.signalled else self.grace)
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def release_channel(self) -> None:
+        if self.to_worker is not None:
+            self.to_worker.flush()
+            self.to_worker = None
+        if self.chan is not None:
+            self.chan.close()
+            self.chan = None
+
+    def kill(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            if self.returncode is None:
+                signal.pidfd_send_signal(self.pidfd, signum)
+
+    def read_channel(self) -> None:
+        assert self.chan is not None
+        try:
+            data = self.chan.recv(_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.send(record(DATA, data))
+        else:
+            self.send(record(END))
+            self.chan_reading = False
+
+    def read_output(self) -> bool:
+        try:
+            data = os.read(self.wout, _CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if data:
+            self.send(record(OUTPUT, data))
+            return True
+        return False
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from ._errors import WorkerStartError
+        from ._spawn import build_argv, spawn_worker
+
+        set_nonblocking(0)
+        set_nonblocking(1)
+        self.out.write(MAGIC)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            argv = build_argv(self.argv[0], self.argv[1:], self.is_command)
+            child = spawn_worker(argv, theirs, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE)
+        except (WorkerStartError, OSError) as exc:
+            mine.close()
+            self.out.write(record(FAILED, str(exc).encode()))
+            self.flush_blocking(10.0)
+            return 127
+        finally:
+            theirs.close()
+        self.pid = child.pid
+        self.pidfd = os.pidfd_open(child.pid)
+        assert child.stdout is not None
+        self.wout = child.stdout
+        set_nonblocking(self.wout)
+        grow_pipe(self.wout)
+        mine.setblocking(False)
+        self.chan = mine
+        self.to_worker = OutBuffer(mine.fileno())
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        pending: list[int] = []
+        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(handled, lambda n, f: pending.append(n))
+        output_open = True
+        while True:
+            if pending:
+                with contextlib.suppress(OSError):
+                    os.read(wake_r, 512)
+                for signum in pending:
+                    if signum == signal.SIGHUP:
+                        self.drop_link()
+                    else:
+                        self.signalled = True
+                        self.kill(signum)
+                pending.clear()
+            if self.returncode is not None:
+                break
+            if self.parent_ended and self.chan is not None and self.to_worker is not None \
+                    and not self.to_worker.buf:
+                with contextlib.suppress(OSError):
+                    self.chan.shutdown(socket.SHUT_WR)
+                self.parent_ended = False
+            now = time.monotonic()
+            link_reading = self.link_open and (self.to_worker is None
+                                               or len(self.to_worker) < _HIGH)
+            if not link_reading:
+                self.last_heard = now
+            elif now - self.last_heard > self.silence_limit:
+                self.drop_link()
+                continue
+            if self.link_open and not self.out.buf and now - self.last_write >= self.keepalive:
+                self.out.write(record(KEEPALIVE))
+            poller = select.poll()
+            poller.register(wake_r, select.POLLIN)
+            poller.register(self.pidfd, select.POLLIN)
+            if link_reading:
+                poller.register(0, select.POLLIN)
+            if self.link_open and self.out.buf:
+                poller.register(1, select.POLLOUT)
+            room = len(self.out) < _HIGH
+            if self.chan is not None:
+                events = 0
+                if self.chan_reading and room:
+                    events |= select.POLLIN
+                if self.to_worker is not None and self.to_worker.buf:
+                    events |= select.POLLOUT
+                if events:
+                    poller.register(self.chan, events)
+            if output_open and room:
+                poller.register(self.wout, select.POLLIN)
+            timeout = self.keepalive
+            if self.kill_at is not None:
+                timeout = min(timeout, max(0.0, self.kill_at - now))
+            if self.link_open:
+                timeout = min(timeout, max(0.0, self.silence_limit - (now - self.last_heard)))
+            ready = poller.poll(max(1, int(timeout * 1000) + 1))
+            for fd, ev in ready:
+                if fd == 0:
+                    self.pump_link_in()
+                elif fd == 1:
+                    if self.out.flush():
+                        self.last_write = time.monotonic()
+                    else:
+                        self.drop_link()
+                elif self.chan is not None and fd == self.chan.fileno():
+                    if ev & select.POLLOUT and self.to_worker is not None \
+                            and not self.to_worker.flush():
+                        self.to_worker.buf.clear()  # the worker closed its end: as locally
+                    if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) \
+                            and self.chan_reading:
+                        self.read_channel()
+                elif fd == self.wout:
+                    output_open = self.read_output()
+                elif fd == self.pidfd:
+                    self.reap()
+            if self.kill_at is not None and time.monotonic() >= self.kill_at:
+                self.kill(signal.SIGKILL)
+                self.kill_at = None
+        return self.finish(output_open)
+
+    def pump_link_in(self) -> None:
+        try:
+            data = os.read(0, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop_link()
+            return
+        self.last_heard = time.monotonic()
+        try:
+            self.reader.feed(data, self.on_record)
+        except LinkError as exc:
+            sys.stderr.write(f"worker-process serve: {exc}\n")
+            self.drop_link()
+
+    def reap(self) -> None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+    def finish(self, output_open: bool) -> int:
+        """The worker exited: send what it left (channel bytes, output), then its status."""
+        assert self.returncode is not None
+        while self.chan is not None and self.chan_reading:
+            try:
+                data = self.chan.recv(_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if data:
+                self.send(record(DATA, data))
+            else:
+                self.send(record(END))
+                break
+        while output_open and self.read_output():
+            try:
+                if not select.select([self.wout], [], [], 0)[0]:
+                    break
+            except OSError:
+                break
+        self.release_channel()
+        self.send(exit_record(self.returncode))
+        if self.link_open:
+            self.flush_blocking(30.0)
+        code = self.returncode
+        return code if code >= 0 else 128 - code
+
+    def flush_blocking(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while self.out.buf and self.out.flush():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            select.select([], [1], [], left)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``serve [--command] [--keepalive S] [--keepalive-count N] [--grace S] -- FILE
+    [ARG...]``; returns the exit status (the worker's; 128+N for signal N)."""
+    words = list(argv)
+    if "--" not in words:
+        sys.stderr.write(_USAGE)
+        return 2
+    cut = words.index("--")
+    options, command = words[:cut], words[cut + 1 :]
+    is_command = False
+    keepalive, count, grace = 15.0, 3, 5.0
+    try:
+        it = iter(options)
+        for word in it:
+            if word == "--command":
+                is_command = True
+            elif word == "--keepalive":
+                keepalive = float(next(it))
+            elif word == "--keepalive-count":
+                count = int(next(it))
+            elif word == "--grace":
+                grace = float(next(it))
+            else:
+                raise ValueError(f"unknown option {word!r}")
+        if keepalive <= 0 or count < 1 or grace < 0:
+            raise ValueError("--keepalive must be positive, --keepalive-count at least 1")
+    except (ValueError, StopIteration) as exc:
+        sys.stderr.write(f"worker-process serve: {exc or 'an option needs a value'}\n{_USAGE}")
+        return 2
+    if not command:
+        sys.stderr.write(_USAGE)
+        return 2
+    if os.isatty(0) or os.isatty(1):
+        sys.stderr.write("worker-process serve: stdin and stdout carry the relay link; start it"
+                         " with `python -m worker_process relay`, not from a terminal\n")
+        return 2
+    status = _Host(command, is_command=is_command, keepalive=keepalive, count=count,
+                   grace=grace).run()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(status)
