@@ -119,32 +119,20 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def wait_no_processes(marker: str, timeout: float = 60.0) -> None:
-    """Wait until no process has ``marker`` in its command line.
+def wait_no_processes(marker: str, timeout: float = 60.0, keep: tuple[int, ...] = ()) -> None:
+    """Wait until no process but ``keep`` has ``marker`` in its command line.
 
     Raises:
         AssertionError: some are still there after ``timeout`` seconds.
     """
     end = time.monotonic() + timeout
     while True:
-        left = processes_with(marker)
+        left = [pid for pid in processes_with(marker) if pid not in keep]
         if not left:
             return
         if time.monotonic() > end:
             raise AssertionError(f"processes left behind: {_describe(left)}")
         time.sleep(0.05)  # polling /proc: there is no event for "no such process any more"
-
-
-def wait_processes(marker: str, count: int = 1, timeout: float = 60.0) -> list[int]:
-    """Wait until at least ``count`` processes have ``marker`` in their command line."""
-    end = time.monotonic() + timeout
-    while True:
-        found = processes_with(marker)
-        if len(found) >= count:
-            return found
-        if time.monotonic() > end:
-            raise AssertionError(f"expected {count} process(es) tagged {marker!r}, found {found}")
-        time.sleep(0.05)
 
 
 def _describe(pids: list[int]) -> str:
