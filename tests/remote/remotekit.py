@@ -3,7 +3,7 @@ configuration, and checks that no process is left on either side of the link.
 
 The suite starts the server on 127.0.0.1 with generated keys; the tests reach it with the
 system's OpenSSH client and a generated config file (``-F``) when there is one, else with the
-asyncssh client in ``bin/ssh``. Nothing is installed or configured by hand.
+asyncssh client in ``ssh_client.py``. Nothing is installed or configured by hand.
 """
 
 from __future__ import annotations
@@ -56,12 +56,19 @@ class Sshd:
         self.proc.send_signal(signal.SIGUSR1)
 
 
-def _client() -> str:
+def _client(directory: Path) -> str:
+    """OpenSSH's client, or (without one, or with ``WORKER_PROCESS_TEST_SSH=asyncssh``) an
+    ``ssh`` that runs ``ssh_client.py`` under this Python."""
     if os.environ.get("WORKER_PROCESS_TEST_SSH") != "asyncssh":
         found = shutil.which("ssh")
         if found:
             return found
-    return str(HERE / "bin" / "ssh")
+    (directory / "bin").mkdir(exist_ok=True)
+    wrapper = directory / "bin" / "ssh"
+    wrapper.write_text(f"#!{sys.executable}\nimport runpy\n"
+                       f"runpy.run_path({str(HERE / 'ssh_client.py')!r}, run_name='__main__')\n")
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 @contextmanager
@@ -91,7 +98,7 @@ def start_sshd() -> Iterator[Sshd]:
             "  BatchMode yes\n  LogLevel ERROR\n  ConnectTimeout 60\n"
             "  ServerAliveInterval 2\n  ServerAliveCountMax 3\n"
         )
-        yield Sshd(proc, port, directory, config, _client())
+        yield Sshd(proc, port, directory, config, _client(directory))
     finally:
         proc.terminate()
         try:
