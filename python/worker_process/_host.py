@@ -42,14 +42,15 @@ __all__ = ["main"]
 _CHUNK = 1 << 18
 _HIGH = 1 << 20
 _USAGE = ("usage: python -m worker_process serve [--command] [--keepalive S]"
-          " [--keepalive-count N] [--grace S] -- FILE [ARG...]\n")
+          " [--keepalive-count N] [--grace S] [--env NAME=VALUE]... -- FILE [ARG...]\n")
 
 
 class _Host:
     def __init__(self, argv: list[str], *, is_command: bool, keepalive: float, count: int,
-                 grace: float) -> None:
+                 grace: float, env: dict[str, str]) -> None:
         self.argv = argv
         self.is_command = is_command
+        self.env = env
         self.keepalive = keepalive
         self.silence_limit = keepalive * count
         self.grace = grace
@@ -150,7 +151,7 @@ class _Host:
         try:
             argv = build_argv(self.argv[0], self.argv[1:], self.is_command)
             child = spawn_worker(argv, theirs, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE)
+                                 stdout=subprocess.PIPE, env={**os.environ, **self.env})
         except (WorkerStartError, OSError) as exc:
             mine.close()
             self.out.write(record(FAILED, str(exc).encode()))
@@ -309,8 +310,9 @@ class _Host:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``serve [--command] [--keepalive S] [--keepalive-count N] [--grace S] -- FILE
-    [ARG...]``; returns the exit status (the worker's; 128+N for signal N)."""
+    """``serve [--command] [--keepalive S] [--keepalive-count N] [--grace S]
+    [--env NAME=VALUE]... -- FILE [ARG...]``; exits with the worker's status (128+N for
+    signal N)."""
     words = list(argv)
     if "--" not in words:
         sys.stderr.write(_USAGE)
@@ -318,7 +320,8 @@ def main(argv: Sequence[str]) -> int:
     cut = words.index("--")
     options, command = words[:cut], words[cut + 1 :]
     is_command = False
-    keepalive, count, grace = 15.0, 3, 5.0
+    keepalive, count, grace = 15.0, 3, 1.0
+    env: dict[str, str] = {}
     try:
         it = iter(options)
         for word in it:
@@ -330,6 +333,11 @@ def main(argv: Sequence[str]) -> int:
                 count = int(next(it))
             elif word == "--grace":
                 grace = float(next(it))
+            elif word == "--env":
+                name, eq, value = next(it).partition("=")
+                if not name or not eq:
+                    raise ValueError("--env takes NAME=VALUE")
+                env[name] = value
             else:
                 raise ValueError(f"unknown option {word!r}")
         if keepalive <= 0 or count < 1 or grace < 0:
@@ -345,7 +353,7 @@ def main(argv: Sequence[str]) -> int:
                          " with `python -m worker_process relay`, not from a terminal\n")
         return 2
     status = _Host(command, is_command=is_command, keepalive=keepalive, count=count,
-                   grace=grace).run()
+                   grace=grace, env=env).run()
     with contextlib.suppress(Exception):
         sys.stderr.flush()
     os._exit(status)

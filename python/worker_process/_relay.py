@@ -55,7 +55,7 @@ LINK_FAILED = 255
 MISSING = 127
 _USAGE = """\
 usage: python -m worker_process relay [--command] [--remote-python PY] [--keepalive S]
-           [--keepalive-count N] TARGET -- FILE [ARG...]
+           [--keepalive-count N] [--env NAME]... TARGET -- FILE [ARG...]
 TARGET: ssh://[user@]host[:port], or a JSON array: an argv prefix that runs a command
         elsewhere, e.g. '["docker", "exec", "-i", "box"]' or '["ssh", "-F", "cfg", "host"]'
 """
@@ -367,8 +367,9 @@ def exit_like(status: int) -> NoReturn:
         import resource
 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
         signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(OSError, ValueError):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
         os.kill(os.getpid(), signum)
     os._exit(128 + signum)
@@ -386,6 +387,7 @@ def main(argv: Sequence[str]) -> int:
     python = os.environ.get(REMOTE_PYTHON_ENV) or "python3"
     keepalive, count = 15.0, 3
     positional: list[str] = []
+    passed_env: list[str] = []
     try:
         it = iter(options)
         for word in it:
@@ -397,6 +399,10 @@ def main(argv: Sequence[str]) -> int:
                 keepalive = float(next(it))
             elif word == "--keepalive-count":
                 count = int(next(it))
+            elif word == "--env":
+                name = next(it)
+                if name in os.environ:
+                    passed_env += ["--env", f"{name}={os.environ[name]}"]
             elif word.startswith("--"):
                 raise ValueError(f"unknown option {word!r}")
             else:
@@ -418,7 +424,7 @@ def main(argv: Sequence[str]) -> int:
     from ._errors import ChannelUnavailableError
 
     serve_args = [*(["--command"] if is_command else []), "--keepalive", f"{keepalive:g}",
-                  "--keepalive-count", str(count), "--", *command]
+                  "--keepalive-count", str(count), *passed_env, "--", *command]
     relay = _Relay(target, python_words, keepalive, count, serve_args)
     try:
         status = relay.run()
