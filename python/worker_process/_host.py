@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from ._link import (
     DATA,
     END,
+    EXIT,
     FAILED,
     GONE,
     KEEPALIVE,
@@ -30,17 +31,17 @@ from ._link import (
     SIGNAL,
     LinkError,
     OutBuffer,
+    Poller,
     RecordReader,
-    exit_record,
+    exit_payload,
     grow_pipe,
-    record,
     set_nonblocking,
 )
 
 __all__ = ["main"]
 
-_CHUNK = 1 << 18
-_HIGH = 1 << 20
+_CHUNK = 1 << 20
+_HIGH = 1 << 22
 _USAGE = ("usage: python -m worker_process serve [--command] [--keepalive S]"
           " [--keepalive-count N] [--grace S] [--env NAME=VALUE]... -- FILE [ARG...]\n")
 
@@ -64,13 +65,15 @@ class _Host:
         self.signalled = False
         self.kill_at: float | None = None
         self.returncode: int | None = None
+        self.scratch = bytearray(_CHUNK)
+        self.scratch_in = bytearray(_CHUNK)
         self.last_write = self.last_heard = time.monotonic()
 
     # -- the link ---------------------------------------------------------------------------
 
-    def send(self, data: bytes) -> None:
+    def send(self, kind: bytes, payload: bytes | memoryview = b"") -> None:
         if self.link_open:
-            self.out.write(data)
+            self.out.write_record(kind, payload)
 
     def on_record(self, kind: bytes, payload: memoryview) -> None:
         if kind == DATA:
@@ -93,7 +96,7 @@ class _Host:
         if not self.link_open:
             return
         self.link_open = False
-        self.out.buf.clear()
+        self.out.clear()
         self.release_channel()
         self.kill_at = time.monotonic() + (0.0 if self.signalled else self.grace)
 
@@ -115,15 +118,19 @@ class _Host:
     def read_channel(self) -> None:
         assert self.chan is not None
         try:
-            data = self.chan.recv(_CHUNK)
+            n = self.chan.recv_into(self.scratch)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if data:
-            self.send(record(DATA, data))
+            n = 0
+        if n:
+            with memoryview(self.scratch) as view:
+                self.send(DATA, view[:n])
+            if self.link_open and self.out.flush():  # at once: one wake-up less per chunk
+                self.last_write = time.monotonic()
+            self.out.own(self.scratch)
         else:
-            self.send(record(END))
+            self.send(END)
             self.chan_reading = False
 
     def read_output(self) -> bool:
@@ -134,7 +141,7 @@ class _Host:
         except OSError:
             data = b""
         if data:
-            self.send(record(OUTPUT, data))
+            self.send(OUTPUT, data)
             return True
         return False
 
@@ -148,13 +155,16 @@ class _Host:
         set_nonblocking(1)
         self.out.write(MAGIC)
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for end in (mine, theirs):  # fewer, larger hops for bulk data (best effort)
+            with contextlib.suppress(OSError):
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _HIGH)
         try:
             argv = build_argv(self.argv[0], self.argv[1:], self.is_command)
             child = spawn_worker(argv, theirs, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, env={**os.environ, **self.env})
         except (WorkerStartError, OSError) as exc:
             mine.close()
-            self.out.write(record(FAILED, str(exc).encode()))
+            self.out.write_record(FAILED, str(exc).encode())
             self.flush_blocking(10.0)
             return 127
         finally:
@@ -174,6 +184,9 @@ class _Host:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, lambda n, f: pending.append(n))
         output_open = True
+        chan_fd = mine.fileno()
+        poller = Poller()
+        poller.want(wake_r, select.POLLIN)
         while True:
             if pending:
                 with contextlib.suppress(OSError):
@@ -188,7 +201,7 @@ class _Host:
             if self.returncode is not None:
                 break
             if self.parent_ended and self.chan is not None and self.to_worker is not None \
-                    and not self.to_worker.buf:
+                    and not self.to_worker:
                 with contextlib.suppress(OSError):
                     self.chan.shutdown(socket.SHUT_WR)
                 self.parent_ended = False
@@ -200,32 +213,27 @@ class _Host:
             elif now - self.last_heard > self.silence_limit:
                 self.drop_link()
                 continue
-            if self.link_open and not self.out.buf and now - self.last_write >= self.keepalive:
-                self.out.write(record(KEEPALIVE))
-            poller = select.poll()
-            poller.register(wake_r, select.POLLIN)
-            poller.register(self.pidfd, select.POLLIN)
-            if link_reading:
-                poller.register(0, select.POLLIN)
-            if self.link_open and self.out.buf:
-                poller.register(1, select.POLLOUT)
+            if self.link_open and not self.out and now - self.last_write >= self.keepalive:
+                self.out.write_record(KEEPALIVE)
+            IN, OUT = select.POLLIN, select.POLLOUT
+            poller.want(self.pidfd, IN)
+            poller.want(0, IN if link_reading else None)
+            poller.want(1, OUT if self.link_open and self.out else None)
             room = len(self.out) < _HIGH
+            events: int | None = None
             if self.chan is not None:
-                events = 0
                 if self.chan_reading and room:
-                    events |= select.POLLIN
-                if self.to_worker is not None and self.to_worker.buf:
-                    events |= select.POLLOUT
-                if events:
-                    poller.register(self.chan, events)
-            if output_open and room:
-                poller.register(self.wout, select.POLLIN)
+                    events = IN
+                if self.to_worker:
+                    events = (events or 0) | OUT
+            poller.want(chan_fd, events)
+            poller.want(self.wout, IN if output_open and room else None)
             timeout = self.keepalive
             if self.kill_at is not None:
                 timeout = min(timeout, max(0.0, self.kill_at - now))
             if self.link_open:
                 timeout = min(timeout, max(0.0, self.silence_limit - (now - self.last_heard)))
-            ready = poller.poll(max(1, int(timeout * 1000) + 1))
+            ready = poller.poll(timeout)
             for fd, ev in ready:
                 if fd == 0:
                     self.pump_link_in()
@@ -234,10 +242,10 @@ class _Host:
                         self.last_write = time.monotonic()
                     else:
                         self.drop_link()
-                elif self.chan is not None and fd == self.chan.fileno():
+                elif fd == chan_fd and self.chan is not None:
                     if ev & select.POLLOUT and self.to_worker is not None \
                             and not self.to_worker.flush():
-                        self.to_worker.buf.clear()  # the worker closed its end: as locally
+                        self.to_worker.clear()  # the worker closed its end: as locally
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) \
                             and self.chan_reading:
                         self.read_channel()
@@ -251,18 +259,24 @@ class _Host:
         return self.finish(output_open)
 
     def pump_link_in(self) -> None:
+        scratch = self.scratch_in
         try:
-            data = os.read(0, _CHUNK)
+            n = os.readv(0, [scratch])
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self.drop_link()
             return
         self.last_heard = time.monotonic()
         try:
-            self.reader.feed(data, self.on_record)
+            with memoryview(scratch) as view:
+                self.reader.feed(view[:n], self.on_record)
+            if self.to_worker is not None:
+                if self.to_worker and not self.to_worker.flush():
+                    self.to_worker.clear()
+                self.to_worker.own(scratch)
         except LinkError as exc:
             sys.stderr.write(f"worker-process serve: {exc}\n")
             self.drop_link()
@@ -283,9 +297,9 @@ class _Host:
             except OSError:
                 data = b""
             if data:
-                self.send(record(DATA, data))
+                self.send(DATA, data)
             else:
-                self.send(record(END))
+                self.send(END)
                 break
         while output_open and self.read_output():
             try:
@@ -294,7 +308,7 @@ class _Host:
             except OSError:
                 break
         self.release_channel()
-        self.send(exit_record(self.returncode))
+        self.send(EXIT, exit_payload(self.returncode))
         if self.link_open:
             self.flush_blocking(30.0)
         code = self.returncode
@@ -302,7 +316,7 @@ class _Host:
 
     def flush_blocking(self, timeout: float) -> None:
         end = time.monotonic() + timeout
-        while self.out.buf and self.out.flush():
+        while self.out and self.out.flush():
             left = end - time.monotonic()
             if left <= 0:
                 return

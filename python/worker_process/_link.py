@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import struct
+from collections import deque
 from collections.abc import Callable
 
 __all__ = [
     "DATA", "END", "EXIT", "FAILED", "GONE", "KEEPALIVE", "MAGIC", "OUTPUT", "SIGNAL",
-    "LinkError", "OutBuffer", "RecordReader", "exit_record", "parse_exit", "record",
+    "LinkError", "OutBuffer", "Poller", "RecordReader", "exit_payload", "parse_exit", "record",
 ]
 
 #: What ``serve`` writes first: the relay knows from it that the remote side runs.
@@ -41,6 +43,7 @@ HEADER_SIZE = _HEADER.size
 #: The longest record either end writes; a longer one means the stream is not a link.
 MAX_RECORD = 1 << 24
 _KINDS = frozenset((DATA, END, KEEPALIVE, GONE, SIGNAL, OUTPUT, EXIT, FAILED))
+_STREAMS = frozenset((DATA, OUTPUT))
 
 
 class LinkError(Exception):
@@ -52,8 +55,9 @@ def record(kind: bytes, payload: bytes | bytearray | memoryview = b"") -> bytes:
     return _HEADER.pack(kind, len(payload)) + bytes(payload)
 
 
-def exit_record(returncode: int) -> bytes:
-    return record(EXIT, struct.pack(">i", returncode))
+def exit_payload(returncode: int) -> bytes:
+    """The payload of an :data:`EXIT` record."""
+    return struct.pack(">i", returncode)
 
 
 def parse_exit(payload: bytes) -> int:
@@ -70,11 +74,17 @@ def parse_exit(payload: bytes) -> int:
 
 class RecordReader:
     """Splits the bytes of a link into records, at any chunk boundary. With ``magic``, the
-    stream must start with it (``serve``'s side of the link)."""
+    stream must start with it (``serve``'s side of the link).
+
+    The payloads of :data:`DATA` and :data:`OUTPUT` records are streams: they are handed on
+    in pieces as they arrive (views of the chunk fed, not copies); the other records' payloads
+    whole."""
 
     def __init__(self, magic: bytes = b"") -> None:
-        self._buf = bytearray()
+        self._buf = bytearray()  # an incomplete header or control record
         self._magic = magic
+        self._kind = b""  # the stream record being passed through
+        self._left = 0  # its bytes still to come
         #: How many bytes of the stream were consumed (for error messages).
         self.seen = 0
 
@@ -83,91 +93,190 @@ class RecordReader:
         """Whether the magic (if any) has arrived."""
         return not self._magic
 
-    @property
-    def pending(self) -> int:
-        """Bytes held that do not make a whole record yet."""
-        return len(self._buf)
-
     def head(self) -> bytes:
         """The first bytes held (to show what arrived instead of the magic)."""
         return bytes(self._buf[:80])
 
-    def feed(self, data: bytes, on_record: Callable[[bytes, memoryview], None]) -> None:
-        """Consume ``data``; call ``on_record(kind, payload)`` for each whole record. The
-        payload view is valid during the call only.
+    def feed(self, data: bytes | memoryview,
+             on_record: Callable[[bytes, memoryview], None]) -> None:
+        """Consume ``data``; call ``on_record(kind, payload)`` for each record, or each piece
+        of a stream record's payload. Payloads may be views of ``data``: a caller that reuses
+        its buffer copies what it kept first (:meth:`OutBuffer.own`).
 
         Raises:
             LinkError: the magic is wrong, or a record has an unknown kind or a length over
                 :data:`MAX_RECORD`.
         """
-        buf = self._buf
-        buf += data
         self.seen += len(data)
+        view = memoryview(data)
         if self._magic:
-            n = min(len(buf), len(self._magic))
-            if buf[:n] != self._magic[:n]:
-                raise LinkError(f"the remote side wrote {bytes(buf[:80])!r} instead of"
+            self._buf += view
+            n = min(len(self._buf), len(self._magic))
+            if self._buf[:n] != self._magic[:n]:
+                raise LinkError(f"the remote side wrote {bytes(self._buf[:80])!r} instead of"
                                 " starting `serve`")
             if n < len(self._magic):
                 return
-            del buf[:n]
+            view = memoryview(bytes(self._buf[n:]))
+            self._buf.clear()
             self._magic = b""
-        pos = 0
-        end = len(buf)
-        view = memoryview(buf)
-        try:
-            while end - pos >= HEADER_SIZE:
-                kind, length = _HEADER.unpack_from(buf, pos)
-                if kind not in _KINDS or length > MAX_RECORD:
-                    raise LinkError(f"a record of kind {kind!r} and length {length}: the link"
-                                    " stream is corrupt")
-                stop = pos + HEADER_SIZE + length
-                if stop > end:
-                    break
-                on_record(kind, view[pos + HEADER_SIZE : stop])
-                pos = stop
-        finally:
-            view.release()
-        if pos:
-            del buf[:pos]
+        pos, end = 0, len(view)
+        while pos < end:
+            if self._left:
+                take = min(self._left, end - pos)
+                on_record(self._kind, view[pos : pos + take])
+                self._left -= take
+                pos += take
+                continue
+            if self._buf or end - pos < HEADER_SIZE:
+                # A header split across chunks (rare): gather it, and a control payload.
+                need = HEADER_SIZE - len(self._buf) if len(self._buf) < HEADER_SIZE else 0
+                if need:
+                    self._buf += view[pos : pos + need]
+                    pos += min(need, end - pos)
+                    if len(self._buf) < HEADER_SIZE:
+                        return
+                kind, length = self._check(self._buf)
+                if kind in _STREAMS:
+                    self._buf.clear()
+                    self._kind, self._left = kind, length
+                    if not length:
+                        on_record(kind, view[pos:pos])
+                    continue
+                take = min(HEADER_SIZE + length - len(self._buf), end - pos)
+                self._buf += view[pos : pos + take]
+                pos += take
+                if len(self._buf) < HEADER_SIZE + length:
+                    return
+                payload = memoryview(bytes(self._buf[HEADER_SIZE:]))
+                self._buf.clear()
+                on_record(kind, payload)
+                continue
+            kind, length = self._check(view[pos : pos + HEADER_SIZE])
+            pos += HEADER_SIZE
+            if kind in _STREAMS:
+                self._kind, self._left = kind, length
+                if not length:
+                    on_record(kind, view[pos:pos])
+            elif end - pos >= length:
+                on_record(kind, view[pos : pos + length])
+                pos += length
+            else:
+                self._buf += _HEADER.pack(kind, length)
+                self._buf += view[pos:]
+                return
+
+    @staticmethod
+    def _check(header: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+        kind, length = _HEADER.unpack_from(header)
+        if kind not in _KINDS or length > MAX_RECORD:
+            raise LinkError(f"a record of kind {kind!r} and length {length}: the link stream"
+                            " is corrupt")
+        return kind, length
 
 
 class OutBuffer:
-    """Bytes waiting to be written to a non-blocking descriptor."""
+    """Bytes waiting to be written to a non-blocking descriptor: a queue of chunks, written
+    with ``writev`` (no copying into one buffer)."""
 
-    def __init__(self, fd: int, chunk: int = 1 << 20) -> None:
+    def __init__(self, fd: int, chunk: int = 1 << 22, one_write: bool = False) -> None:
         self.fd = fd
-        self.buf = bytearray()
+        self._one_write = one_write
+        self._chunks: deque[bytes | memoryview] = deque()
+        self._size = 0
         self._chunk = chunk
         #: Set once a write failed (the reader is gone): the error.
         self.error: OSError | None = None
 
     def __len__(self) -> int:
-        return len(self.buf)
+        return self._size
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.error is None:
-            self.buf += data
+    def write(self, data: bytes | memoryview) -> None:
+        """Queue ``data`` (which must not change afterwards)."""
+        if self.error is None and len(data):
+            self._chunks.append(data)
+            self._size += len(data)
+
+    def write_record(self, kind: bytes, payload: bytes | memoryview = b"") -> None:
+        self.write(_HEADER.pack(kind, len(payload)))
+        self.write(payload)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self._size = 0
+
+    def own(self, scratch: bytearray) -> None:
+        """Copy the queued chunks that are views of ``scratch``, which is about to be
+        reused (reading into one buffer spares an allocation, and its page faults, per
+        read; what was written at once needs no copy at all)."""
+        chunks = self._chunks
+        for i, chunk in enumerate(chunks):
+            if isinstance(chunk, memoryview) and chunk.obj is scratch:
+                chunks[i] = chunk.tobytes()
 
     def flush(self) -> bool:
         """Write what the descriptor takes now; False once a write failed."""
         if self.error is not None:
             return False
-        buf = self.buf
-        while buf:
+        chunks = self._chunks
+        while chunks:
+            batch: list[bytes | memoryview] = []
+            total = 0
+            for chunk in chunks:
+                batch.append(chunk)
+                total += len(chunk)
+                if total >= self._chunk or len(batch) >= 64:
+                    break
+            if total > self._chunk and len(batch) == 1:
+                batch = [memoryview(batch[0])[: self._chunk]]
             try:
-                with memoryview(buf) as view:
-                    n = os.write(self.fd, view[: self._chunk])
+                n = os.writev(self.fd, batch)
             except BlockingIOError:
                 return True
             except OSError as exc:
                 if exc.errno == errno.EINTR:
                     continue
                 self.error = exc
-                buf.clear()
+                self.clear()
                 return False
-            del buf[:n]
+            self._size -= n
+            while n:
+                head = chunks[0]
+                if len(head) <= n:
+                    n -= len(head)
+                    chunks.popleft()
+                else:
+                    chunks[0] = memoryview(head)[n:]
+                    n = 0
+            if self._one_write:
+                break
         return True
+
+
+class Poller:
+    """``select.poll`` whose registrations are changed only when they change (``None``: not
+    registered; ``0``: woken by POLLHUP/POLLERR only)."""
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._events: dict[int, int] = {}
+
+    def want(self, fd: int, events: int | None) -> None:
+        old = self._events.get(fd)
+        if events == old:
+            return
+        if events is None:
+            self._poll.unregister(fd)
+            del self._events[fd]
+        elif old is None:
+            self._poll.register(fd, events)
+            self._events[fd] = events
+        else:
+            self._poll.modify(fd, events)
+            self._events[fd] = events
+
+    def poll(self, seconds: float) -> list[tuple[int, int]]:
+        return self._poll.poll(max(1, int(seconds * 1000) + 1))
 
 
 def set_nonblocking(fd: int) -> None:

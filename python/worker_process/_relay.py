@@ -35,18 +35,18 @@ from ._link import (
     SIGNAL,
     LinkError,
     OutBuffer,
+    Poller,
     RecordReader,
     grow_pipe,
     parse_exit,
-    record,
     set_nonblocking,
 )
 from ._remote import REMOTE_PYTHON_ENV, Target, parse_target, remote_command
 
 __all__ = ["main"]
 
-_CHUNK = 1 << 18
-_HIGH = 1 << 20
+_CHUNK = 1 << 20
+_HIGH = 1 << 22
 #: Signals passed on to the remote worker instead of ending the relay.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2)
@@ -84,6 +84,8 @@ class _Relay:
         self.link_eof = False
         self.err_tail = bytearray()
         self.err_open = True
+        self.scratch = bytearray(_CHUNK)
+        self.scratch_in = bytearray(_CHUNK)
         self.last_write = self.last_heard = time.monotonic()
 
     # -- records ----------------------------------------------------------------------------
@@ -106,26 +108,32 @@ class _Relay:
     def parent_left(self, gone: bool) -> None:
         """The parent's stream ended: ``gone`` when it released its end (not a half-close)."""
         self.chan_reading = False
-        self.link.write(record(GONE if gone else END))
+        self.link.write_record(GONE if gone else END)
         if gone:
             self.chan_open = False
-            self.to_chan.buf.clear()
+            self.to_chan.clear()
 
     def read_channel(self) -> None:
-        try:
-            data = self.chan.recv(_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            self.parent_left(gone=True)
-            return
-        if data:
-            self.link.write(record(DATA, data))
-            return
-        # End of stream: a half-close leaves the socket half open (no POLLHUP); a released
-        # socket reports POLLHUP. Once this side finished too, any end is clean.
-        hup = any(ev & select.POLLHUP for _, ev in _poll_now(self.chan.fileno()))
-        self.parent_left(gone=hup and not self.write_shut)
+        while len(self.link) < _HIGH:  # until the socket is empty: fewer polls per megabyte
+            try:
+                n = self.chan.recv_into(self.scratch)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.parent_left(gone=True)
+                return
+            if not n:
+                # End of stream: a half-close leaves the socket half open (no POLLHUP); a
+                # released socket reports POLLHUP. Once this side finished too, any end is
+                # clean.
+                hup = any(ev & select.POLLHUP for _, ev in _poll_now(self.chan.fileno()))
+                self.parent_left(gone=hup and not self.write_shut)
+                return
+            with memoryview(self.scratch) as view:
+                self.link.write_record(DATA, view[:n])
+            if self.link.flush():  # at once: one wake-up less per chunk
+                self.last_write = time.monotonic()
+            self.link.own(self.scratch)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -135,6 +143,8 @@ class _Relay:
         raw = open_channel_raw()  # checks fd 3; makes it close-on-exec
         self.chan = socket.socket(fileno=raw.detach())
         self.chan.setblocking(False)
+        with contextlib.suppress(OSError):  # fewer, larger hops for bulk data (best effort)
+            self.chan.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _HIGH)
         words = [*self.python, "-m", "worker_process", "serve", *self.serve_args]
         argv = remote_command(self.target, words)
         try:
@@ -153,7 +163,7 @@ class _Relay:
             set_nonblocking(fd)
             grow_pipe(fd)
         self.to_chan = OutBuffer(self.chan.fileno())
-        self.to_stdout = OutBuffer(1, chunk=4096)
+        self.to_stdout = OutBuffer(1, chunk=4096, one_write=True)  # fd 1 may be blocking
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         pending: list[int] = []
@@ -166,18 +176,20 @@ class _Relay:
         """Pump until the remote worker's exit status arrives, the worker could not start,
         or the link ended without either; says which."""
         chan_fd = self.chan.fileno()
+        poller = Poller()
+        poller.want(wake_r, select.POLLIN)
         while True:
             if pending:
                 with contextlib.suppress(OSError):
                     os.read(wake_r, 512)
                 for signum in pending:
-                    self.link.write(record(SIGNAL, bytes([signum])))
+                    self.link.write_record(SIGNAL, bytes([signum]))
                 pending.clear()
             if self.status is not None or self.failed is not None:
                 return "done"
             if self.link_eof:
                 return "lost"
-            if self.end_pending and not self.to_chan.buf and self.chan_open:
+            if self.end_pending and not self.to_chan and self.chan_open:
                 with contextlib.suppress(OSError):
                     self.chan.shutdown(socket.SHUT_WR)
                 self.write_shut = True
@@ -188,33 +200,29 @@ class _Relay:
                 self.last_heard = now
             elif now - self.last_heard > self.silence_limit:
                 return "silent"
-            if self.reader.started and not self.link.buf \
+            if self.reader.started and not self.link \
                     and now - self.last_write >= self.keepalive:
-                self.link.write(record(KEEPALIVE))
-            poller = select.poll()
-            poller.register(wake_r, select.POLLIN)
-            if link_reading:
-                poller.register(self.link_in, select.POLLIN)
-            if self.link.buf:
-                poller.register(self.link.fd, select.POLLOUT)
-            if self.err_open:
-                poller.register(self.err, select.POLLIN)
-            if self.to_stdout.buf:
-                poller.register(1, select.POLLOUT)
+                self.link.write_record(KEEPALIVE)
+            IN, OUT = select.POLLIN, select.POLLOUT
+            poller.want(self.link_in, IN if link_reading else None)
+            poller.want(self.link.fd, OUT if self.link else None)
+            poller.want(self.err, IN if self.err_open else None)
+            poller.want(1, OUT if self.to_stdout else None)
+            events: int | None = None
             if self.chan_open:
-                events = 0
                 if self.chan_reading and len(self.link) < _HIGH:
-                    events |= select.POLLIN
-                if self.to_chan.buf:
-                    events |= select.POLLOUT
-                if events or (self.chan_reading and not self.write_shut):
+                    events = IN
+                if self.to_chan:
+                    events = (events or 0) | OUT
+                if events is None and self.chan_reading and not self.write_shut:
                     # With no events, still woken by POLLHUP: a parent that goes away while
                     # reading is paused.
-                    poller.register(chan_fd, events)
+                    events = 0
+            poller.want(chan_fd, events)
             timeout = self.keepalive
             if link_reading and self.reader.started:
                 timeout = min(timeout, max(0.0, self.silence_limit - (now - self.last_heard)))
-            for fd, ev in poller.poll(max(1, int(timeout * 1000) + 1)):
+            for fd, ev in poller.poll(timeout):
                 if fd == self.link_in:
                     self.pump_link_in()
                 elif fd == self.link.fd:
@@ -230,20 +238,26 @@ class _Relay:
                 elif fd == self.err:
                     self.pump_stderr()
                 elif fd == 1 and not self.to_stdout.flush():
-                    self.to_stdout.buf.clear()
+                    self.to_stdout.clear()
 
     def pump_link_in(self) -> None:
+        scratch = self.scratch_in
         try:
-            data = os.read(self.link_in, _CHUNK)
+            n = os.readv(self.link_in, [scratch])
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self.link_eof = True
             return
         self.last_heard = time.monotonic()
-        self.reader.feed(data, self.on_record)
+        with memoryview(scratch) as view:
+            self.reader.feed(view[:n], self.on_record)
+        if self.to_chan and self.chan_open and not self.to_chan.flush():
+            self.parent_left(gone=True)
+        self.to_chan.own(scratch)
+        self.to_stdout.own(scratch)
 
     def pump_stderr(self) -> None:
         try:
@@ -265,17 +279,17 @@ class _Relay:
     def flush_all(self, timeout: float | None) -> None:
         """Hand the parent what the worker sent (and its output), then its end of stream."""
         end = None if timeout is None else time.monotonic() + timeout
-        while (self.chan_open and self.to_chan.buf) or self.to_stdout.buf:
+        while (self.chan_open and self.to_chan) or self.to_stdout:
             wait_w = []
-            if self.chan_open and self.to_chan.buf:
+            if self.chan_open and self.to_chan:
                 if not self.to_chan.flush():
                     self.chan_open = False
-                elif self.to_chan.buf:
+                elif self.to_chan:
                     wait_w.append(self.chan.fileno())
-            if self.to_stdout.buf:
+            if self.to_stdout:
                 if not self.to_stdout.flush():
-                    self.to_stdout.buf.clear()
-                elif self.to_stdout.buf:
+                    self.to_stdout.clear()
+                elif self.to_stdout:
                     wait_w.append(1)
             if not wait_w:
                 continue
