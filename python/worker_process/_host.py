@@ -29,10 +29,12 @@ from ._link import (
     MAGIC,
     OUTPUT,
     SIGNAL,
+    SINK_FULL,
     LinkError,
     OutBuffer,
     Poller,
     RecordReader,
+    can_splice,
     exit_payload,
     grow_pipe,
     set_nonblocking,
@@ -67,6 +69,7 @@ class _Host:
         self.returncode: int | None = None
         self.scratch = bytearray(_CHUNK)
         self.scratch_in = bytearray(_CHUNK)
+        self.splice_in = self.splice_out = self.sink_full = False
         self.last_write = self.last_heard = time.monotonic()
 
     # -- the link ---------------------------------------------------------------------------
@@ -103,6 +106,8 @@ class _Host:
     # -- the worker -------------------------------------------------------------------------
 
     def release_channel(self) -> None:
+        if self.out.busy and self.link_open:
+            self.flush_blocking(30.0)  # a record spliced from the channel ends before it closes
         if self.to_worker is not None:
             self.to_worker.flush()
             self.to_worker = None
@@ -117,6 +122,11 @@ class _Host:
 
     def read_channel(self) -> None:
         assert self.chan is not None
+        if self.splice_out:
+            while len(self.out) < _HIGH and self.out.splice_from(self.chan.fileno(), _CHUNK):
+                self.last_write = time.monotonic()
+            if self.out.busy:
+                return  # the link is full: wait until it is writable
         try:
             n = self.chan.recv_into(self.scratch)
         except BlockingIOError:
@@ -178,6 +188,7 @@ class _Host:
         mine.setblocking(False)
         self.chan = mine
         self.to_worker = OutBuffer(mine.fileno())
+        self.splice_in, self.splice_out = can_splice(0), can_splice(1)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         pending: list[int] = []
@@ -206,8 +217,8 @@ class _Host:
                     self.chan.shutdown(socket.SHUT_WR)
                 self.parent_ended = False
             now = time.monotonic()
-            link_reading = self.link_open and (self.to_worker is None
-                                               or len(self.to_worker) < _HIGH)
+            link_reading = self.link_open and not self.sink_full and (
+                self.to_worker is None or len(self.to_worker) < _HIGH)
             if not link_reading:
                 self.last_heard = now
             elif now - self.last_heard > self.silence_limit:
@@ -222,9 +233,9 @@ class _Host:
             room = len(self.out) < _HIGH
             events: int | None = None
             if self.chan is not None:
-                if self.chan_reading and room:
+                if self.chan_reading and room and not self.out.busy:
                     events = IN
-                if self.to_worker:
+                if self.to_worker or self.sink_full:
                     events = (events or 0) | OUT
             poller.want(chan_fd, events)
             poller.want(self.wout, IN if output_open and room else None)
@@ -243,9 +254,10 @@ class _Host:
                     else:
                         self.drop_link()
                 elif fd == chan_fd and self.chan is not None:
-                    if ev & select.POLLOUT and self.to_worker is not None \
-                            and not self.to_worker.flush():
-                        self.to_worker.clear()  # the worker closed its end: as locally
+                    if ev & select.POLLOUT:
+                        self.sink_full = False
+                        if self.to_worker is not None and not self.to_worker.flush():
+                            self.to_worker.clear()  # the worker closed its end: as locally
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) \
                             and self.chan_reading:
                         self.read_channel()
@@ -260,25 +272,30 @@ class _Host:
 
     def pump_link_in(self) -> None:
         scratch = self.scratch_in
+        sink = self.to_worker if self.splice_in else None
         try:
-            n = os.readv(0, [scratch])
-        except BlockingIOError:
-            return
-        except OSError:
-            n = 0
-        if not n:
-            self.drop_link()
-            return
-        self.last_heard = time.monotonic()
-        try:
-            with memoryview(scratch) as view:
-                self.reader.feed(view[:n], self.on_record)
-            if self.to_worker is not None:
-                if self.to_worker and not self.to_worker.flush():
-                    self.to_worker.clear()
-                self.to_worker.own(scratch)
+            for _ in range(64):  # headers come 5 bytes at a time: read on while there is more
+                n = self.reader.pump(0, scratch, self.on_record, sink)
+                if n == SINK_FULL:
+                    self.sink_full = True
+                if n < 0:
+                    break
+                if n == 0:
+                    self.drop_link()
+                    return
+                self.last_heard = time.monotonic()
+                if self.to_worker is not None:
+                    if self.to_worker and not self.to_worker.flush():
+                        self.to_worker.clear()
+                    self.to_worker.own(scratch)
+                    sink = self.to_worker if self.splice_in else None
+                if not self.link_open or (self.to_worker is not None
+                                          and len(self.to_worker) >= _HIGH):
+                    break
         except LinkError as exc:
             sys.stderr.write(f"worker-process serve: {exc}\n")
+            self.drop_link()
+        except OSError:
             self.drop_link()
 
     def reap(self) -> None:
@@ -290,6 +307,12 @@ class _Host:
         """The worker exited: send what it left (channel bytes, output), then its status."""
         assert self.returncode is not None
         while self.chan is not None and self.chan_reading:
+            if self.splice_out and self.link_open:
+                self.flush_blocking(30.0)  # a spliced record takes its bytes first
+                if self.out.busy:
+                    break  # the relay does not read: what is left cannot go anyway
+                if self.out.splice_from(self.chan.fileno(), _CHUNK) or self.out.busy:
+                    continue
             try:
                 data = self.chan.recv(_CHUNK)
             except BlockingIOError:
@@ -316,7 +339,7 @@ class _Host:
 
     def flush_blocking(self, timeout: float) -> None:
         end = time.monotonic() + timeout
-        while self.out and self.out.flush():
+        while self.out and self.out.flush() and self.out:
             left = end - time.monotonic()
             if left <= 0:
                 return

@@ -46,6 +46,36 @@ _KINDS = frozenset((DATA, END, KEEPALIVE, GONE, SIGNAL, OUTPUT, EXIT, FAILED))
 _STREAMS = frozenset((DATA, OUTPUT))
 
 
+#: :meth:`RecordReader.pump`: nothing to read now / the socket to splice into is full.
+AGAIN = -1
+SINK_FULL = -2
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 2) | getattr(os, "SPLICE_F_MOVE", 1)
+
+
+def can_splice(fd: int) -> bool:
+    """Whether ``fd`` is a pipe this system can splice (the fast path of a link)."""
+    import stat
+
+    try:
+        return hasattr(os, "splice") and stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def _queued(fd: int) -> int:
+    """Bytes waiting to be read in a socket or pipe (FIONREAD)."""
+    import array
+    import fcntl
+    import termios
+
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    except OSError:
+        return 0
+    return buf[0]
+
+
 class LinkError(Exception):
     """The link's byte stream is not what ``serve`` and ``relay`` write."""
 
@@ -166,6 +196,57 @@ class RecordReader:
                 self._buf += view[pos:]
                 return
 
+    def _wanted(self) -> int:
+        """How many bytes complete the magic, the header or the control record in hand (a
+        reader that splices reads no further, so that payloads stay in the pipe)."""
+        if self._magic:
+            return len(self._magic) - len(self._buf)
+        if self._left:
+            return self._left
+        if len(self._buf) < HEADER_SIZE:
+            return HEADER_SIZE - len(self._buf)
+        _, length = _HEADER.unpack_from(self._buf)
+        return HEADER_SIZE + int(length) - len(self._buf)
+
+    def pump(self, fd: int, scratch: bytearray,
+             on_record: Callable[[bytes, memoryview], None],
+             splice_to: OutBuffer | None = None) -> int:
+        """Read from the link once. With ``splice_to`` (a socket's queue; ``fd`` a pipe), the
+        payloads of :data:`DATA` records move from the pipe to the socket inside the kernel
+        while nothing is queued for it, and headers are read on their own.
+
+        Returns the bytes consumed; 0 at the end of the link; :data:`AGAIN` when nothing can
+        be read now; :data:`SINK_FULL` when the socket must drain first (wait for it to be
+        writable).
+
+        Raises:
+            LinkError: as :meth:`feed`.
+            OSError: reading ``fd`` failed.
+        """
+        limit = len(scratch)
+        if splice_to is not None and not self._magic:
+            if self._left and self._kind == DATA and not splice_to and splice_to.error is None:
+                try:
+                    n = os.splice(fd, splice_to.fd, min(self._left, limit),
+                                  flags=_SPLICE_FLAGS)
+                except BlockingIOError:
+                    return SINK_FULL if _queued(fd) else AGAIN
+                except OSError as exc:
+                    splice_to.error = exc  # the reader is gone: the bytes are read and dropped
+                else:
+                    self._left -= n
+                    self.seen += n
+                    return n
+            limit = min(limit, self._wanted())
+        try:
+            with memoryview(scratch) as view:
+                n = os.readv(fd, [view[:limit]])
+                if n:
+                    self.feed(view[:n], on_record)
+        except BlockingIOError:
+            return AGAIN
+        return n
+
     @staticmethod
     def _check(header: bytes | bytearray | memoryview) -> tuple[bytes, int]:
         kind, length = _HEADER.unpack_from(header)
@@ -184,12 +265,25 @@ class OutBuffer:
         self._one_write = one_write
         self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
+        self._splice_left = 0  # bytes of a spliced DATA record still to move
+        self._splice_src = -1
+        self._blocked = False  # a splice found the pipe full
         self._chunk = chunk
         #: Set once a write failed (the reader is gone): the error.
         self.error: OSError | None = None
 
     def __len__(self) -> int:
-        return self._size
+        return self._size + self._splice_left
+
+    @property
+    def busy(self) -> bool:
+        """A spliced record is unfinished, or the pipe was full: nothing new can start."""
+        return bool(self._splice_left or self._blocked)
+
+    def __bool__(self) -> bool:
+        """Whether something waits to be written (queued, or a record being spliced, or a
+        pipe found full)."""
+        return bool(self._size or self._splice_left or self._blocked)
 
     def write(self, data: bytes | memoryview) -> None:
         """Queue ``data`` (which must not change afterwards)."""
@@ -204,6 +298,42 @@ class OutBuffer:
     def clear(self) -> None:
         self._chunks.clear()
         self._size = 0
+        self._splice_left = 0
+        self._blocked = False
+
+    def splice_from(self, sock: int, limit: int) -> int:
+        """Move up to ``limit`` bytes waiting in the socket ``sock`` into this pipe as a
+        :data:`DATA` record, inside the kernel (after whatever is queued). Returns the bytes
+        moved: 0 when the socket has none (then read it as usual: it may be at its end) or
+        the pipe is full (then this buffer is not empty: wait until it is writable)."""
+        if self._chunks and (not self.flush() or self._chunks):
+            return 0
+        if not self._splice_left:
+            waiting = _queued(sock)
+            if not waiting:
+                return 0
+            try:
+                os.write(self.fd, _HEADER.pack(DATA, min(waiting, limit)))  # atomic: 5 bytes
+            except BlockingIOError:
+                self._blocked = True
+                return 0
+            self._splice_left = min(waiting, limit)
+            self._splice_src = sock
+        return self._continue_splice()
+
+    def _continue_splice(self) -> int:
+        try:
+            n = os.splice(self._splice_src, self.fd, self._splice_left, flags=_SPLICE_FLAGS)
+        except BlockingIOError:
+            self._blocked = True
+            return 0
+        except OSError as exc:
+            self.error = exc
+            self.clear()
+            return 0
+        self._splice_left -= n
+        self._blocked = bool(self._splice_left)
+        return n
 
     def own(self, scratch: bytearray) -> None:
         """Copy the queued chunks that are views of ``scratch``, which is about to be
@@ -218,6 +348,11 @@ class OutBuffer:
         """Write what the descriptor takes now; False once a write failed."""
         if self.error is not None:
             return False
+        self._blocked = False
+        if self._splice_left:
+            self._continue_splice()
+            if self._splice_left:
+                return self.error is None
         chunks = self._chunks
         while chunks:
             batch: list[bytes | memoryview] = []

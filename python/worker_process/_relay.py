@@ -33,10 +33,12 @@ from ._link import (
     MAGIC,
     OUTPUT,
     SIGNAL,
+    SINK_FULL,
     LinkError,
     OutBuffer,
     Poller,
     RecordReader,
+    can_splice,
     grow_pipe,
     parse_exit,
     set_nonblocking,
@@ -86,6 +88,7 @@ class _Relay:
         self.err_open = True
         self.scratch = bytearray(_CHUNK)
         self.scratch_in = bytearray(_CHUNK)
+        self.splice_in = self.splice_out = self.sink_full = False
         self.last_write = self.last_heard = time.monotonic()
 
     # -- records ----------------------------------------------------------------------------
@@ -114,6 +117,11 @@ class _Relay:
             self.to_chan.clear()
 
     def read_channel(self) -> None:
+        if self.splice_out:
+            while len(self.link) < _HIGH and self.link.splice_from(self.chan.fileno(), _CHUNK):
+                self.last_write = time.monotonic()
+            if self.link.busy:
+                return  # the link is full: wait until it is writable
         while len(self.link) < _HIGH:  # until the socket is empty: fewer polls per megabyte
             try:
                 n = self.chan.recv_into(self.scratch)
@@ -163,6 +171,7 @@ class _Relay:
             set_nonblocking(fd)
             grow_pipe(fd)
         self.to_chan = OutBuffer(self.chan.fileno())
+        self.splice_in, self.splice_out = can_splice(self.link_in), can_splice(self.link.fd)
         self.to_stdout = OutBuffer(1, chunk=4096, one_write=True)  # fd 1 may be blocking
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -195,7 +204,8 @@ class _Relay:
                 self.write_shut = True
                 self.end_pending = False
             now = time.monotonic()
-            link_reading = len(self.to_chan) < _HIGH and len(self.to_stdout) < _HIGH
+            link_reading = (len(self.to_chan) < _HIGH and len(self.to_stdout) < _HIGH
+                            and not self.sink_full)
             if not link_reading or not self.reader.started:
                 self.last_heard = now
             elif now - self.last_heard > self.silence_limit:
@@ -210,9 +220,9 @@ class _Relay:
             poller.want(1, OUT if self.to_stdout else None)
             events: int | None = None
             if self.chan_open:
-                if self.chan_reading and len(self.link) < _HIGH:
+                if self.chan_reading and len(self.link) < _HIGH and not self.link.busy:
                     events = IN
-                if self.to_chan:
+                if self.to_chan or self.sink_full:
                     events = (events or 0) | OUT
                 if events is None and self.chan_reading and not self.write_shut:
                     # With no events, still woken by POLLHUP: a parent that goes away while
@@ -229,8 +239,10 @@ class _Relay:
                     if self.link.flush():
                         self.last_write = time.monotonic()
                 elif fd == chan_fd:
-                    if ev & select.POLLOUT and not self.to_chan.flush():
-                        self.parent_left(gone=True)
+                    if ev & select.POLLOUT:
+                        self.sink_full = False
+                        if not self.to_chan.flush():
+                            self.parent_left(gone=True)
                     elif ev & (select.POLLIN | select.POLLERR):
                         self.read_channel()
                     elif ev & select.POLLHUP and self.chan_reading and not self.write_shut:
@@ -242,22 +254,29 @@ class _Relay:
 
     def pump_link_in(self) -> None:
         scratch = self.scratch_in
-        try:
-            n = os.readv(self.link_in, [scratch])
-        except BlockingIOError:
-            return
-        except OSError:
-            n = 0
-        if not n:
-            self.link_eof = True
-            return
-        self.last_heard = time.monotonic()
-        with memoryview(scratch) as view:
-            self.reader.feed(view[:n], self.on_record)
-        if self.to_chan and self.chan_open and not self.to_chan.flush():
-            self.parent_left(gone=True)
-        self.to_chan.own(scratch)
-        self.to_stdout.own(scratch)
+        for _ in range(64):  # headers come 5 bytes at a time: read on while there is more
+            sink = self.to_chan if self.splice_in and self.chan_open else None
+            try:
+                n = self.reader.pump(self.link_in, scratch, self.on_record, sink)
+            except OSError:
+                n = 0
+            if n == SINK_FULL:
+                self.sink_full = True
+            if n < 0:
+                return
+            if n == 0:
+                self.link_eof = True
+                return
+            self.last_heard = time.monotonic()
+            if self.to_chan and self.chan_open and not self.to_chan.flush():
+                self.parent_left(gone=True)
+            if self.to_chan.error is not None and self.chan_open:
+                self.parent_left(gone=True)
+            self.to_chan.own(scratch)
+            self.to_stdout.own(scratch)
+            if self.status is not None or self.failed is not None \
+                    or len(self.to_chan) >= _HIGH or len(self.to_stdout) >= _HIGH:
+                return
 
     def pump_stderr(self) -> None:
         try:
