@@ -37,7 +37,10 @@ from ._link import (
     can_splice,
     exit_payload,
     grow_pipe,
+    keepalive_options,
     set_nonblocking,
+    split_argv,
+    wake_on_signals,
 )
 
 __all__ = ["main"]
@@ -189,11 +192,7 @@ class _Host:
         self.chan = mine
         self.to_worker = OutBuffer(mine.fileno())
         self.splice_in, self.splice_out = can_splice(0), can_splice(1)
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        pending: list[int] = []
-        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(handled, lambda n, f: pending.append(n))
+        wake_r, pending = wake_on_signals((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
         output_open = True
         chan_fd = mine.fileno()
         poller = Poller()
@@ -350,26 +349,26 @@ def main(argv: Sequence[str]) -> int:
     """``serve [--command] [--keepalive S] [--keepalive-count N] [--grace S]
     [--env NAME=VALUE]... -- FILE [ARG...]``; exits with the worker's status (128+N for
     signal N)."""
-    words = list(argv)
-    if "--" not in words:
+    split = split_argv(list(argv))
+    if split is None:
         sys.stderr.write(_USAGE)
         return 2
-    cut = words.index("--")
-    options, command = words[:cut], words[cut + 1 :]
+    options, command = split
     is_command = False
-    keepalive, count, grace = 15.0, 3, 1.0
+    settings = {"keepalive": 15.0, "count": 3.0}
+    grace = 1.0
     env: dict[str, str] = {}
     try:
         it = iter(options)
         for word in it:
             if word == "--command":
                 is_command = True
-            elif word == "--keepalive":
-                keepalive = float(next(it))
-            elif word == "--keepalive-count":
-                count = int(next(it))
+            elif keepalive_options(word, it, settings):
+                pass
             elif word == "--grace":
                 grace = float(next(it))
+                if grace < 0:
+                    raise ValueError("--grace must not be negative")
             elif word == "--env":
                 name, eq, value = next(it).partition("=")
                 if not name or not eq:
@@ -377,20 +376,15 @@ def main(argv: Sequence[str]) -> int:
                 env[name] = value
             else:
                 raise ValueError(f"unknown option {word!r}")
-        if keepalive <= 0 or count < 1 or grace < 0:
-            raise ValueError("--keepalive must be positive, --keepalive-count at least 1")
     except (ValueError, StopIteration) as exc:
         sys.stderr.write(f"worker-process serve: {exc or 'an option needs a value'}\n{_USAGE}")
-        return 2
-    if not command:
-        sys.stderr.write(_USAGE)
         return 2
     if os.isatty(0) or os.isatty(1):
         sys.stderr.write("worker-process serve: stdin and stdout carry the relay link; start it"
                          " with `python -m worker_process relay`, not from a terminal\n")
         return 2
-    status = _Host(command, is_command=is_command, keepalive=keepalive, count=count,
-                   grace=grace, env=env).run()
+    status = _Host(command, is_command=is_command, keepalive=settings["keepalive"],
+                   count=int(settings["count"]), grace=grace, env=env).run()
     with contextlib.suppress(Exception):
         sys.stderr.flush()
     os._exit(status)

@@ -16,7 +16,7 @@ import os
 import select
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "DATA", "END", "EXIT", "FAILED", "GONE", "KEEPALIVE", "MAGIC", "OUTPUT", "SIGNAL",
@@ -412,6 +412,49 @@ class Poller:
 
     def poll(self, seconds: float) -> list[tuple[int, int]]:
         return self._poll.poll(max(1, int(seconds * 1000) + 1))
+
+
+def wake_on_signals(signals: tuple[int, ...]) -> tuple[int, list[int]]:
+    """Note ``signals`` in a list instead of acting on them, and write to a pipe that wakes
+    ``poll()`` (Python would otherwise restart the poll after running the handler). Returns
+    the pipe's read end and the list."""
+    import signal
+
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    pending: list[int] = []
+    for signum in signals:
+        signal.signal(signum, lambda n, f: pending.append(n))
+    return wake_r, pending
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """``OPTIONS... -- COMMAND...`` as (options, command); None without ``--`` or command."""
+    if "--" not in argv:
+        return None
+    cut = argv.index("--")
+    return (argv[:cut], argv[cut + 1 :]) if argv[cut + 1 :] else None
+
+
+def keepalive_options(word: str, it: Iterator[str], settings: dict[str, float]) -> bool:
+    """Parse ``--keepalive S`` / ``--keepalive-count N`` into ``settings``; False for any
+    other word.
+
+    Raises:
+        ValueError: a bad value.
+        StopIteration: the value is missing.
+    """
+    if word == "--keepalive":
+        settings["keepalive"] = float(next(it))
+        if settings["keepalive"] <= 0:
+            raise ValueError("--keepalive must be positive")
+    elif word == "--keepalive-count":
+        settings["count"] = int(next(it))
+        if settings["count"] < 1:
+            raise ValueError("--keepalive-count must be at least 1")
+    else:
+        return False
+    return True
 
 
 def set_nonblocking(fd: int) -> None:

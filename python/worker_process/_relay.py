@@ -40,8 +40,11 @@ from ._link import (
     RecordReader,
     can_splice,
     grow_pipe,
+    keepalive_options,
     parse_exit,
     set_nonblocking,
+    split_argv,
+    wake_on_signals,
 )
 from ._remote import REMOTE_PYTHON_ENV, Target, parse_target, remote_command
 
@@ -173,11 +176,7 @@ class _Relay:
         self.to_chan = OutBuffer(self.chan.fileno())
         self.splice_in, self.splice_out = can_splice(self.link_in), can_splice(self.link.fd)
         self.to_stdout = OutBuffer(1, chunk=4096, one_write=True)  # fd 1 may be blocking
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        pending: list[int] = []
-        for signum in FORWARDED:
-            signal.signal(signum, lambda n, f: pending.append(n))
+        wake_r, pending = wake_on_signals(FORWARDED)
         outcome = self.loop(wake_r, pending)
         return self.end(outcome)
 
@@ -410,15 +409,14 @@ def exit_like(status: int) -> NoReturn:
 
 def main(argv: Sequence[str]) -> int:
     """Run the relay; returns its exit status (or ends by the remote worker's signal)."""
-    words = list(argv)
-    if "--" not in words:
+    split = split_argv(list(argv))
+    if split is None:
         sys.stderr.write(_USAGE)
         return 2
-    cut = words.index("--")
-    options, command = words[:cut], words[cut + 1 :]
+    options, command = split
     is_command = False
     python = os.environ.get(REMOTE_PYTHON_ENV) or "python3"
-    keepalive, count = 15.0, 3
+    settings = {"keepalive": 15.0, "count": 3.0}
     positional: list[str] = []
     passed_env: list[str] = []
     try:
@@ -428,10 +426,8 @@ def main(argv: Sequence[str]) -> int:
                 is_command = True
             elif word == "--remote-python":
                 python = next(it)
-            elif word == "--keepalive":
-                keepalive = float(next(it))
-            elif word == "--keepalive-count":
-                count = int(next(it))
+            elif keepalive_options(word, it, settings):
+                pass
             elif word == "--env":
                 name = next(it)
                 if name in os.environ:
@@ -442,17 +438,13 @@ def main(argv: Sequence[str]) -> int:
                 positional.append(word)
         if len(positional) != 1:
             raise ValueError("give exactly one TARGET before --")
-        if keepalive <= 0 or count < 1:
-            raise ValueError("--keepalive must be positive, --keepalive-count at least 1")
+        keepalive, count = settings["keepalive"], int(settings["count"])
         target = parse_target(positional[0], keepalive=keepalive, keepalive_count=count)
         python_words = shlex.split(python)
         if not python_words:
             raise ValueError("--remote-python is empty")
     except (ValueError, StopIteration) as exc:
         sys.stderr.write(f"worker-process relay: {exc or 'an option needs a value'}\n{_USAGE}")
-        return 2
-    if not command:
-        sys.stderr.write(_USAGE)
         return 2
     from ._errors import ChannelUnavailableError
 

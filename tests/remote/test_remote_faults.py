@@ -53,30 +53,22 @@ def _expect_link_failure(worker: wp_sync.Worker, err: Path) -> None:
     worker.close()
 
 
-def test_killed_ssh_client(sshd: Sshd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", ["ssh client killed", "sshd session killed"])
+def test_link_cut_while_running(sshd: Sshd, tmp_path: Path, cut: str) -> None:
     marker = tag()
     err = tmp_path / "stderr"
     with open(err, "wb") as stderr:
         worker = wp_sync.create_worker(WORKERS / "echo.py", [marker], remote=sshd.prefix,
                                        stderr=stderr)
     _echo_once(worker)
-    ssh = [pid for pid in processes_with(marker) if _comm(pid) == "ssh"]
-    assert len(ssh) == 1
-    os.kill(ssh[0], signal.SIGKILL)
+    if cut == "ssh client killed":
+        ssh = [pid for pid in processes_with(marker) if _comm(pid) == "ssh"]
+        assert len(ssh) == 1
+        os.kill(ssh[0], signal.SIGKILL)
+    else:
+        sshd.abort_sessions()
     _expect_link_failure(worker, err)
-    assert "link to" in err.read_text()
-    wait_no_processes(marker)
-
-
-def test_killed_sshd_session(sshd: Sshd, tmp_path: Path) -> None:
-    marker = tag()
-    err = tmp_path / "stderr"
-    with open(err, "wb") as stderr:
-        worker = wp_sync.create_worker(WORKERS / "echo.py", [marker], remote=sshd.prefix,
-                                       stderr=stderr)
-    _echo_once(worker)
-    sshd.abort_sessions()
-    _expect_link_failure(worker, err)
+    assert "the link to" in err.read_text()
     wait_no_processes(marker)
 
 
@@ -111,56 +103,42 @@ def test_remote_worker_crash(sshd: Sshd) -> None:
     wait_no_processes(marker)
 
 
-def _start_failure(start: object, err: Path) -> tuple[WorkerStartError, str]:
-    with pytest.raises(WorkerStartError) as info:
-        start()  # type: ignore[operator]
-    return info.value, err.read_text()
+#: A piece missing on the way: (relay options, target prefix or None for the server's, the
+#: returncode of the failed start, what the relay's line on stderr says). ``{marker}`` is the
+#: test's tag.
+_MISSING = {
+    "program": (["--command"], None, 127, "cannot start '/nonexistent/{marker}'"),
+    "python3": (["--remote-python", "python3-not-there"], None, 127,
+                "has no 'python3-not-there'"),
+    # -S: no site-packages, so the package is not importable there.
+    "package": (["--remote-python", "python3 -S"], None, 127,
+                "cannot import worker_process: install the worker-process package"),
+    "ssh connection": ([], ["-p", "1"], 255, "ssh could not connect to"),
+}
 
 
-def test_remote_program_missing(sshd: Sshd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("missing", list(_MISSING))
+def test_missing_piece_fails_the_start(sshd: Sshd, tmp_path: Path, missing: str) -> None:
+    options, extra, code, message = _MISSING[missing]
     marker = tag()
     err = tmp_path / "stderr"
-    with open(err, "wb") as stderr:
-        exc, text = _start_failure(lambda: wp_sync.create_worker(
-            f"/nonexistent/{marker}", is_command=True, remote=sshd.prefix, stderr=stderr), err)
-    assert exc.returncode == 127
-    assert f"cannot start '/nonexistent/{marker}'" in text
+    prefix = [sshd.ssh, "-F", str(sshd.config), *extra, "wp-test"] if extra else None
+    file = Path(f"/nonexistent/{marker}") if missing == "program" else WORKERS / "echo.py"
+    with open(err, "wb") as stderr, pytest.raises(WorkerStartError) as info:
+        _relay(sshd, marker, *options, file=file, prefix=prefix, stderr=stderr)
+    assert info.value.returncode == code
+    assert message.format(marker=marker) in err.read_text()
     wait_no_processes(marker)
 
 
-def test_remote_python_missing(sshd: Sshd, tmp_path: Path) -> None:
+def test_missing_program_through_the_api(sshd: Sshd, tmp_path: Path) -> None:
     marker = tag()
     err = tmp_path / "stderr"
-    with open(err, "wb") as stderr:
-        exc, text = _start_failure(lambda: _relay(
-            sshd, marker, "--remote-python", "python3-not-there", stderr=stderr), err)
-    assert exc.returncode == 127
-    assert "has no 'python3-not-there'" in text
-    wait_no_processes(marker)
-
-
-def test_remote_package_missing(sshd: Sshd, tmp_path: Path) -> None:
-    marker = tag()
-    err = tmp_path / "stderr"
-    with open(err, "wb") as stderr:
-        # -S: no site-packages, so the package is not importable there.
-        exc, text = _start_failure(lambda: _relay(
-            sshd, marker, "--remote-python", "python3 -S", stderr=stderr), err)
-    assert exc.returncode == 127
-    assert "cannot import worker_process: install the worker-process package" in text
-    wait_no_processes(marker)
-
-
-def test_ssh_cannot_connect(sshd: Sshd, tmp_path: Path) -> None:
-    marker = tag()
-    err = tmp_path / "stderr"
-    prefix = [sshd.ssh, "-F", str(sshd.config), "-p", "1", "wp-test"]
-    with open(err, "wb") as stderr:
-        exc, text = _start_failure(lambda: _relay(sshd, marker, prefix=prefix, stderr=stderr),
-                                   err)
-    assert exc.returncode == 255
-    assert "ssh could not connect to" in text
-    wait_no_processes(marker)
+    with open(err, "wb") as stderr, pytest.raises(WorkerStartError) as info:
+        wp_sync.create_worker(f"/nonexistent/{marker}", is_command=True, remote=sshd.prefix,
+                              stderr=stderr)
+    assert info.value.returncode == 127
+    assert f"cannot start '/nonexistent/{marker}'" in err.read_text()
 
 
 def test_parent_killed_makes_the_remote_worker_exit_1(sshd: Sshd, tmp_path: Path) -> None:
