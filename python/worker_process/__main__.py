@@ -5,6 +5,8 @@ Subcommands:
 - ``conformance worker|parent [--json] [--only ID] [--list] -- CMD [ARGS...]``: run the
   conformance kit against a candidate implementation (``spec/conformance.md``).
 - ``vectors --write|--check [--dir DIR]``: regenerate or check the test vectors.
+- ``relay [--command] TARGET -- FILE [ARGS...]`` and ``serve [--command] -- FILE [ARGS...]``:
+  the two ends of a remote worker (``spec/protocol.md``, "Relays").
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ commands:
       Regenerate (--write) or verify (--check: exit 1 when a file is missing or stale) the
       language-neutral test vectors derived from the protocol grammar, by default in
       {vectors}
+
+  relay [--command] [--remote-python PY] [--keepalive S] [--env NAME]... TARGET -- FILE [ARGS...]
+      Run FILE on another host as this process's worker (start the relay as an ordinary
+      worker, channel on fd 3). TARGET is ssh://[user@]host[:port] or a JSON array, the argv
+      prefix of a command that carries a byte stream (["docker","exec","-i","box"]). The
+      relay runs `python3 -m worker_process serve` there and passes every byte through.
+
+  serve [--command] [--grace S] [--env NAME=VALUE]... -- FILE [ARGS...]
+      The far end of a relay: start FILE as a worker with its socket on fd 3 and carry its
+      channel, exit status and stdout over stdin/stdout (spec/protocol.md, "Relays").
 
   --version
       Print the version.
@@ -59,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .conformance.runner import main as conformance_main
 
         return conformance_main(rest)
+    if command == "relay":  # remote workers: spec/protocol.md, "Relays"
+        from ._relay import main as relay_main
+
+        return int(relay_main(rest))
+    if command == "serve":
+        from ._host import main as host_main
+
+        return int(host_main(rest))
     if command == "vectors":
         from .conformance.vectors import main as vectors_main
 

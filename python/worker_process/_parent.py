@@ -54,6 +54,7 @@ async def create_worker(
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
     node: str | os.PathLike[str] | None = None,
+    remote: str | Sequence[str] | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake.
 
@@ -68,9 +69,16 @@ async def create_worker(
     ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
     ``max_message_size`` bounds the messages accepted from the worker.
 
+    ``remote`` (``"ssh://[user@]host[:port]"``, or an argv prefix such as ``["docker",
+    "exec", "-i", "box"]``) runs the worker there, through a local relay (``pid``,
+    ``returncode`` and the stdio arguments are the relay's; README "Remote workers").
+
     Raises:
+        ValueError: ``remote`` is not a valid target.
         WorkerStartError: the program could not be started, exited before the handshake
-            (``returncode`` says how), or closed the channel before it (killed).
+            (``returncode`` says how; through ``remote``, 255 when ssh or the link failed and
+            127 when a piece is missing on the remote host), or closed the channel before it
+            (killed).
         HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
             killed.
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
@@ -80,7 +88,7 @@ async def create_worker(
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr, node=node,
+        stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
     )
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
     await worker._handshake(handshake_timeout)

@@ -219,18 +219,24 @@ def start_worker(
     stdout: StdioSpec,
     stderr: StdioSpec,
     node: str | os.PathLike[str] | None = None,
+    remote: str | Sequence[str] | None = None,
 ) -> tuple[list[str], socket.socket, SpawnedChild]:
     """What both APIs' ``create_worker`` do before the handshake: check the arguments, make
     the socketpair, start the child on one end. Returns the argv, the parent's end of the
-    channel and the child.
+    channel and the child. With ``remote``, the child is the relay that runs ``file`` there.
 
     Raises:
-        ValueError: ``max_duration`` is not positive.
+        ValueError: ``max_duration`` is not positive, or ``remote`` is not a valid target.
         WorkerStartError: as :func:`spawn_worker`.
     """
     if max_duration is not None and max_duration <= 0:
         raise ValueError("max_duration must be positive (or None for no limit)")
-    argv = build_argv(file, args, is_command, node)
+    if remote is not None:
+        from ._remote import relay_argv
+
+        argv = relay_argv(remote, file, args, is_command)
+    else:
+        argv = build_argv(file, args, is_command, node)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         child = spawn_worker(

@@ -142,6 +142,7 @@ def create_worker(
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
     node: str | os.PathLike[str] | None = None,
+    remote: str | Sequence[str] | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake (blocking).
 
@@ -162,7 +163,7 @@ def create_worker(
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr, node=node,
+        stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
     )
     worker = Worker(child, mine, decoder, argv, max_duration)
     worker._handshake(handshake_timeout)
