@@ -308,6 +308,35 @@ class Worker(MessageStream):
                 await asyncio.wait_for(asyncio.shield(self._exited), timeout)
         return self._returncode is not None
 
+    # -- requests (spec/requests.md) ---------------------------------------------------------
+
+    async def request(
+        self, data: bytes | bytearray | memoryview, timeout: float | None = None
+    ) -> bytes:
+        """Send ``data`` as a request and return the worker's reply to it.
+
+        The worker must answer each message with exactly one message, in order (a
+        ``serve()`` worker, or any one-for-one worker); the n-th reply belongs to the n-th
+        request. Safe to call concurrently: requests are pipelined and matched in order.
+        While requests are pending, the worker's messages are their replies: ``recv()``
+        raises :class:`RequestConflictError` then (do not iterate the worker or set
+        :attr:`onmessage` either). The reply is returned as it is: a ``serve()`` reply
+        starts with a status byte (``worker_process.decode_reply`` undoes it; a
+        :class:`Pool` does it for you).
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout`` seconds (the request keeps its
+                place: its reply, when it comes, is dropped).
+            NoReplyError: the worker ended its stream, broke or exited first (with
+                ``returncode``/``signal``; ``__cause__`` is a :class:`WorkerExitError`);
+                later requests raise it at once.
+            RequestConflictError: :attr:`onmessage` is set.
+            ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+        """
+        from ._request import queue_of
+
+        return await queue_of(self).request(data, timeout)
+
     # -- closing -----------------------------------------------------------------------------
 
     async def close(self, timeout: float = 5.0) -> None:

@@ -56,8 +56,24 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from ._spawn import SpawnedChild, StdioSpec
+    from ._sync_pool import Pool
+    from ._sync_serve import serve
 
-__all__ = ["Connection", "Worker", "connect", "create_worker"]
+__all__ = ["Connection", "Pool", "Worker", "connect", "create_worker", "serve"]
+
+_LAZY = {"Pool": "._sync_pool", "serve": "._sync_serve"}
+
+
+def __getattr__(name: str) -> object:
+    # The pool (asyncio, threads) and serve load on first use: a worker starts fast.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __package__), name)
+    globals()[name] = value
+    return value
 
 #: While waiting for a worker to exit, read at most this much of what it sends, so that a
 #: worker writing its last messages is not blocked by a parent that does not read them.
@@ -427,6 +443,25 @@ class Worker(_MessageStream):
                 self._outcome = outcome
         if outcome is not None:
             raise outcome
+
+    # -- requests (spec/requests.md) ---------------------------------------------------------
+
+    def request(self, data: BytesLike, timeout: float | None = None) -> bytes:
+        """Send ``data`` as a request and return the worker's reply to it (blocking).
+
+        As the asyncio :meth:`worker_process.Worker.request`: the n-th reply belongs to the
+        n-th request; threads may call it at once (requests are pipelined and matched in
+        order); ``recv()`` raises :class:`~worker_process.RequestConflictError` while
+        requests are pending (do not iterate the worker then either).
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout`` seconds (its reply is dropped).
+            NoReplyError: the worker ended its stream, broke or exited first.
+            ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+        """
+        from ._sync_request import queue_of
+
+        return queue_of(self).request(data, timeout)
 
     # -- closing -----------------------------------------------------------------------------
 
