@@ -10,10 +10,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+from . import _aio_exit
 from ._aio_channel import AsyncChannel
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
+    EndOfStream,
     HandshakeTimeoutError,
     MaxDurationExceededError,
     RemoteProtocolError,
@@ -22,6 +24,7 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
+from ._exit_reason import checked_outcome, record_settings, spawn_with_tail, wants_check
 from ._messages import MessageStream
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
@@ -53,6 +56,8 @@ async def create_worker(
     stdout: StdioSpec = None,
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
+    check: bool = False,
+    stderr_tail: int | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake.
 
@@ -65,6 +70,10 @@ async def create_worker(
     ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
     ``max_message_size`` bounds the messages accepted from the worker.
 
+    ``stderr_tail=N`` forwards the worker's stderr to this process's stderr and keeps its
+    last ``N`` lines for the errors that report the worker's death. ``check=True`` makes
+    :meth:`Worker.close` (and ``async with``) raise for an unsuccessful exit.
+
     Raises:
         WorkerStartError: the program could not be started, exited before the handshake
             (``returncode`` says how), or closed the channel before it (killed).
@@ -75,11 +84,14 @@ async def create_worker(
     """
     loop = asyncio.get_running_loop()
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    argv, mine, child = start_worker(
+    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr,
-    )
+    ))
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
+    record_settings(worker, check, tail)
+    if tail is not None:
+        _aio_exit.watch_tail(worker, tail)
     await worker._handshake(handshake_timeout)
     return worker
 
@@ -308,6 +320,33 @@ class Worker(MessageStream):
                 await asyncio.wait_for(asyncio.shield(self._exited), timeout)
         return self._returncode is not None
 
+    # -- messages: a worker's death explains itself -------------------------------------------
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """As :meth:`Connection.send`. When the channel broke because the worker died, the
+        :class:`BrokenResourceError` is also a :class:`WorkerExitError` (``returncode``,
+        ``signal``, the kept stderr lines); the exit status is awaited up to 1 s."""
+        try:
+            await MessageStream.send(self, data)
+        except BrokenResourceError as exc:
+            error = await _aio_exit.explain(self, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    async def recv(self) -> bytes:
+        """As :meth:`Connection.recv`. When the stream ended or broke because the worker
+        died, the :class:`EndOfStream`/:class:`BrokenResourceError` is also a
+        :class:`WorkerExitError` (``returncode``, ``signal``, the kept stderr lines); the
+        exit status is awaited up to 1 s."""
+        try:
+            return await MessageStream.recv(self)
+        except (EndOfStream, BrokenResourceError) as exc:
+            error = await _aio_exit.explain(self, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
     # -- requests (spec/requests.md) ---------------------------------------------------------
 
     async def request(
@@ -339,17 +378,25 @@ class Worker(MessageStream):
 
     # -- closing -----------------------------------------------------------------------------
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, timeout: float = 5.0, *, check: bool | None = None) -> None:
         """End the worker cleanly, and always reap it.
 
         Sends everything queued, ends this side's stream (a worker reading with ``async for``
         sees its loop end), and waits up to ``timeout`` seconds for the worker to exit; then
-        sends SIGTERM and waits ``timeout`` more; then SIGKILL. Does not raise for the
-        worker's exit status: see :attr:`lifetime`, :attr:`returncode`. Idempotent.
+        sends SIGTERM and waits ``timeout`` more; then SIGKILL. Idempotent. With
+        ``check=True`` (default: ``create_worker``'s ``check``), raises what :attr:`lifetime`
+        fails with; otherwise does not raise for the worker's exit status.
+
+        Raises:
+            WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
         if self._close_task is None:
             self._close_task = self._loop.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)
+        if wants_check(self, check) and self.lifetime.done() and not self.lifetime.cancelled():
+            error = checked_outcome(self, self.lifetime.exception())
+            if error is not None:
+                raise error
 
     async def _close(self, timeout: float) -> None:
         try:
@@ -394,7 +441,7 @@ class Worker(MessageStream):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
         state = "running" if self._returncode is None else _describe_exit(self._returncode)

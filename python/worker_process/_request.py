@@ -22,7 +22,7 @@ from ._errors import (
     RequestConflictError,
     RequestTimeoutError,
 )
-from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error
+from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error, tail_text
 
 if TYPE_CHECKING:
     from ._parent import Worker
@@ -114,7 +114,7 @@ class RequestQueue:
                 returncode = await asyncio.wait_for(worker.wait(), EXIT_STATUS_GRACE)
         if isinstance(cause, EndOfStream):
             cause = None  # type: ignore[assignment]
-        self._failure = no_reply_error(worker.pid, returncode, cause)
+        self._failure = no_reply_error(worker.pid, returncode, cause, tail_text(worker))
         pending, self._pending = self._pending, deque()
         for future in pending:
             if not future.done():

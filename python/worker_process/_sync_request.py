@@ -22,7 +22,7 @@ from ._errors import (
     RequestConflictError,
     RequestTimeoutError,
 )
-from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error
+from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error, tail_text
 
 if TYPE_CHECKING:
     from .sync import Worker
@@ -133,7 +133,10 @@ class SyncRequestQueue:
         except TimeoutError:
             returncode = None
         failure = no_reply_error(
-            worker.pid, returncode, None if isinstance(cause, EndOfStream) else cause
+            worker.pid,
+            returncode,
+            None if isinstance(cause, EndOfStream) else cause,
+            tail_text(worker),
         )
         with self._state:
             self._failure = failure

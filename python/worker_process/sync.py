@@ -157,10 +157,13 @@ def create_worker(
     stdout: StdioSpec = None,
     stderr: StdioSpec = None,
     max_message_size: int = MAX_PAYLOAD,
+    check: bool = False,
+    stderr_tail: int | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake (blocking).
 
-    The parameters are those of the asyncio :func:`worker_process.create_worker`. With
+    The parameters are those of the asyncio :func:`worker_process.create_worker`
+    (``check=True``: :meth:`Worker.close` and ``with`` raise as :meth:`Worker.result`). With
     ``subprocess.PIPE``, :attr:`Worker.stdin` is a binary file to write to and
     :attr:`Worker.stdout`/``stderr`` binary files to read from.
 
@@ -172,14 +175,18 @@ def create_worker(
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
             killed.
     """
+    from ._exit_reason import record_settings, spawn_with_tail, watch_tail
     from ._spawn import start_worker  # the parent side only: a worker never imports it
 
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    argv, mine, child = start_worker(
+    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr,
-    )
+    ))
     worker = Worker(child, mine, decoder, argv, max_duration)
+    record_settings(worker, check, tail)
+    if tail is not None:
+        watch_tail(tail)
     worker._handshake(handshake_timeout)
     return worker
 
@@ -226,6 +233,9 @@ class Worker(_MessageStream):
         self.stderr = open(child.stderr, "rb") if child.stderr is not None else None  # noqa: SIM115
         self._pidfd = os.pidfd_open(child.pid)
         self._bind(SyncChannel(sock, decoder, Encoder(Role.PARENT)))
+        from ._exit_reason import explain_calls  # the parent side only
+
+        explain_calls(self)  # a death that ends the channel is raised as a WorkerExitError
         self._channel.on_broken = self._on_broken
         with suppress(BrokenResourceError):
             self._channel.write_handshake()
@@ -465,14 +475,28 @@ class Worker(_MessageStream):
 
     # -- closing -----------------------------------------------------------------------------
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0, *, check: bool | None = None) -> None:
         """End the worker cleanly, and always reap it.
 
         Ends this side's stream (a worker reading with ``for`` sees its loop end), and waits
         up to ``timeout`` seconds for the worker to exit; then sends SIGTERM and waits
-        ``timeout`` more; then SIGKILL. Does not raise for the worker's exit status: see
-        :meth:`result`, :attr:`returncode`. Idempotent.
+        ``timeout`` more; then SIGKILL. Idempotent. With ``check=True`` (default:
+        ``create_worker``'s ``check``), raises as :meth:`result`; otherwise does not raise
+        for the worker's exit status (see :meth:`result`, :attr:`returncode`).
+
+        Raises:
+            WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
+        self._close(timeout)
+        from ._exit_reason import checked_outcome, wants_check
+
+        if wants_check(self, check) and self._returncode is not None:
+            try:
+                self._raise_outcome(self._returncode)
+            except WorkerProcessError as error:
+                raise checked_outcome(self, error) or error from error.__cause__
+
+    def _close(self, timeout: float) -> None:
         with self._close_lock:
             if self._released:
                 return
@@ -523,7 +547,7 @@ class Worker(_MessageStream):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
         returncode = self._returncode
@@ -532,6 +556,7 @@ class Worker(_MessageStream):
 
 
 # --- worker -------------------------------------------------------------------------------------
+
 
 
 def _report_broken_and_exit(exc: BaseException) -> None:
