@@ -3,15 +3,12 @@ signal, the last lines of its stderr), and close(check=True) raises; asyncio and
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
-from collections.abc import Awaitable
-from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
+from test_pool import AIO, SYNC, WORKERS, run
 from worker_process import (
     BrokenResourceError,
     EndOfStream,
@@ -20,18 +17,6 @@ from worker_process import (
     create_worker,
     sync,
 )
-
-WORKERS = Path(__file__).parent / "workers"
-AIO = str(WORKERS / "pool_serve_aio.py")
-SYNC = str(WORKERS / "pool_serve_sync.py")
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
 
 
 def test_recv_after_sigkill_says_so() -> None:

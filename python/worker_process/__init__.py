@@ -41,7 +41,6 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
-from ._replies import decode_reply
 from ._roles import Role
 from ._wire import HEADER_SIZE, MAX_PAYLOAD, PARENT_HANDSHAKE, WORKER_HANDSHAKE
 
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
     from ._parent import Worker, create_worker
     from ._pool import Pool
+    from ._replies import decode_reply
     from ._serve import serve
     from ._worker import Connection, connect
 
@@ -109,6 +109,7 @@ _LAZY = {
     "connect": "._worker",
     "Pool": "._pool",
     "serve": "._serve",
+    "decode_reply": "._replies",
     "Event": "._events",
     "HandshakeReceived": "._events",
     "MessageReceived": "._events",

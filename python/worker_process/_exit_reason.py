@@ -9,7 +9,13 @@ import signal as _signal
 import weakref
 from collections import deque
 
-from ._errors import BrokenResourceError, EndOfStream, NoReplyError, WorkerExitError
+from ._errors import (
+    BrokenResourceError,
+    ClosedResourceError,
+    EndOfStream,
+    NoReplyError,
+    WorkerExitError,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,10 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_STATUS_GRACE",
+    "STREAM_ENDS",
     "StderrTail",
     "WorkerExitBrokenError",
     "WorkerExitEndError",
     "checked_outcome",
+    "copy_no_reply",
     "describe_exit",
     "exit_error",
     "explain_calls",
@@ -237,6 +245,17 @@ def exit_error(worker: _Process, exc: BaseException) -> BaseException:
     error = kind(message, returncode=returncode)
     error.__cause__ = exc if isinstance(exc, EndOfStream) else exc.__cause__ or exc
     return error
+
+
+#: What ``recv`` raises when no more messages can come.
+STREAM_ENDS = (EndOfStream, BrokenResourceError, ClosedResourceError)
+
+
+def copy_no_reply(error: NoReplyError) -> NoReplyError:
+    """A fresh copy of ``error`` (one exception object per raise: tracebacks do not pile up)."""
+    copy = NoReplyError(str(error), pid=error.pid, returncode=error.returncode)
+    copy.__cause__ = error.__cause__
+    return copy
 
 
 def no_reply_error(

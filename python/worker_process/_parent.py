@@ -25,22 +25,13 @@ from ._errors import (
     WorkerStartError,
 )
 from ._exit_reason import checked_outcome, record_settings, spawn_with_tail, wants_check
+from ._exit_reason import describe_exit as _describe_exit
 from ._messages import MessageStream
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Worker", "create_worker"]
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
 
 
 async def create_worker(

@@ -22,7 +22,13 @@ from ._errors import (
     RequestConflictError,
     RequestTimeoutError,
 )
-from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error, tail_text
+from ._exit_reason import (
+    EXIT_STATUS_GRACE,
+    STREAM_ENDS,
+    copy_no_reply,
+    no_reply_error,
+    tail_text,
+)
 
 if TYPE_CHECKING:
     from ._parent import Worker
@@ -30,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["RequestQueue", "request"]
 
 _queues: weakref.WeakKeyDictionary[Worker, RequestQueue] = weakref.WeakKeyDictionary()
-
-_STREAM_ENDS = (EndOfStream, BrokenResourceError, ClosedResourceError)
 
 
 class RequestQueue:
@@ -97,7 +101,7 @@ class RequestQueue:
             while self._pending:
                 try:
                     message = await self._recv()
-                except _STREAM_ENDS as exc:
+                except STREAM_ENDS as exc:
                     await self._end(exc)
                     return
                 future = self._pending.popleft()
@@ -121,11 +125,8 @@ class RequestQueue:
                 future.set_exception(self._copy_failure())
 
     def _copy_failure(self) -> NoReplyError:
-        failure = self._failure
-        assert failure is not None
-        copy = NoReplyError(str(failure), pid=failure.pid, returncode=failure.returncode)
-        copy.__cause__ = failure.__cause__
-        return copy
+        assert self._failure is not None
+        return copy_no_reply(self._failure)
 
 
 def queue_of(worker: Worker) -> RequestQueue:

@@ -22,7 +22,13 @@ from ._errors import (
     RequestConflictError,
     RequestTimeoutError,
 )
-from ._exit_reason import EXIT_STATUS_GRACE, no_reply_error, tail_text
+from ._exit_reason import (
+    EXIT_STATUS_GRACE,
+    STREAM_ENDS,
+    copy_no_reply,
+    no_reply_error,
+    tail_text,
+)
 
 if TYPE_CHECKING:
     from .sync import Worker
@@ -31,8 +37,6 @@ __all__ = ["SyncRequestQueue", "queue_of"]
 
 _queues: weakref.WeakKeyDictionary[Worker, SyncRequestQueue] = weakref.WeakKeyDictionary()
 _queues_lock = threading.Lock()
-
-_STREAM_ENDS = (EndOfStream, BrokenResourceError, ClosedResourceError)
 
 
 class _Entry:
@@ -110,7 +114,7 @@ class SyncRequestQueue:
                 message = self._recv(left)
             except TimeoutError:
                 raise self._timeout(timeout) from None
-            except _STREAM_ENDS as exc:
+            except STREAM_ENDS as exc:
                 self._end(exc)
                 return
             with self._state:
@@ -152,11 +156,8 @@ class SyncRequestQueue:
         return entry.reply
 
     def _copy_failure(self) -> NoReplyError:
-        failure = self._failure
-        assert failure is not None
-        copy = NoReplyError(str(failure), pid=failure.pid, returncode=failure.returncode)
-        copy.__cause__ = failure.__cause__
-        return copy
+        assert self._failure is not None
+        return copy_no_reply(self._failure)
 
 
 def queue_of(worker: Worker) -> SyncRequestQueue:

@@ -82,13 +82,9 @@ _ALL = 1 << 62
 
 
 def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
+    from ._exit_reason import describe_exit  # the parent side only: a worker never imports it
+
+    return describe_exit(returncode)
 
 
 class _MessageStream:
