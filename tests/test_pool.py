@@ -329,8 +329,11 @@ def test_startup_failures_fail_fast(tmp_path: Path) -> None:
             assert isinstance(info.value.__cause__, WorkerStartError)
 
     run(main())
+    before = open_fds()
     with pytest.raises(WorkerStartError), sync.Pool(str(tmp_path / "missing.py"), size=2):
         pass
+    assert open_fds() == before
+    assert not [t for t in threading.enumerate() if t.name == "worker-process-pool"]
 
 
 @pytest.mark.parametrize("api", ["aio", "sync"])
@@ -362,6 +365,8 @@ def test_close_and_terminate_leave_no_process_or_fd(api: str, how: str) -> None:
         getattr(pool, how)()
         assert len(pids) == 3 and all(gone(pid) for pid in pids)
         assert open_fds() == before
+        with pytest.raises(PoolError):
+            pool.submit(b"echo:late")
 
 
 def _start_driver(api: str) -> tuple[subprocess.Popen[str], list[int]]:

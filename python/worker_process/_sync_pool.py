@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._codec import BytesLike
+from ._errors import PoolError
 from ._pool import UNSET, count_option
 from ._pool import Pool as AsyncPool
 
@@ -69,7 +70,11 @@ class Pool:
                 )
                 thread.start()
                 self._loop, self._thread = loop, thread
-        self._call(self._pool.start())
+        try:
+            self._call(self._pool.start())
+        except BaseException:
+            self._end(self._pool.terminate)  # reaps what started, stops the loop
+            raise
         return self
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -82,9 +87,15 @@ class Pool:
         """Run one request on a worker; return a :class:`concurrent.futures.Future` of its
         result. It fails as the asyncio :meth:`worker_process.Pool.submit` future does
         (:class:`RemoteError`, :class:`RequestTimeoutError`, :class:`NoReplyError`,
-        :class:`PoolError`, ...)."""
+        :class:`PoolError`, ...).
+
+        Raises:
+            PoolError: the pool was closed or terminated.
+        """
         if self._loop is None:
             self.start()
+        if self._ended:
+            raise PoolError("the pool is closed", reason="closed")
         pool = self._pool
 
         async def run() -> bytes:
@@ -178,6 +189,8 @@ class Pool:
                     loop.call_soon_threadsafe(loop.stop)
                     assert thread is not None
                     thread.join()
+                    # What the pool left on the loop (finished tasks' callbacks) runs now.
+                    loop.run_until_complete(loop.shutdown_asyncgens())
                     loop.close()
 
     def __enter__(self) -> Pool:
