@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,13 +56,6 @@ def gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.02)
 
 
 def open_fds() -> set[int]:
@@ -369,24 +362,21 @@ def test_close_and_terminate_leave_no_process_or_fd(api: str, how: str) -> None:
             pool.submit(b"echo:late")
 
 
-def _start_driver(api: str) -> tuple[subprocess.Popen[str], list[int]]:
-    driver = subprocess.Popen(
-        [sys.executable, str(WORKERS / "pool_driver.py"), api],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert driver.stdout is not None
-    line = driver.stdout.readline()
-    assert line, f"the driver printed no pids: {driver.communicate(timeout=30)[1]}"
-    return driver, json.loads(line)
+DRIVER = [sys.executable, str(WORKERS / "pool_driver.py")]
+REAPER = Path(__file__).parent / "faults" / "programs" / "reaper.py"
 
 
 @pytest.mark.parametrize("api", ["aio", "sync"])
 def test_sigint_reaps_every_worker(api: str) -> None:
-    driver, pids = _start_driver(api)
-    assert len(pids) == 2
+    driver = subprocess.Popen(
+        [*DRIVER, api], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
+        assert driver.stdout is not None
+        line = driver.stdout.readline()
+        assert line, f"the driver printed no pids: {driver.communicate(timeout=30)[1]}"
+        pids = json.loads(line)["pids"]
+        assert len(pids) == 2
         driver.send_signal(signal.SIGINT)
         _, err = driver.communicate(timeout=30)
     finally:
@@ -399,30 +389,21 @@ def test_sigint_reaps_every_worker(api: str) -> None:
 
 @pytest.mark.parametrize("api", ["aio", "sync"])
 def test_parent_death_makes_every_worker_exit_1(api: str) -> None:
-    from worker_process.conformance._procs import become_subreaper
-
-    assert become_subreaper(), "cannot become a child subreaper"
-    driver, pids = _start_driver(api)
-    driver.kill()
-    driver.wait()
-    statuses: dict[int, int] = {}
-
-    def reaped() -> bool:
-        for pid in pids:
-            if pid not in statuses:
-                got, status = os.waitpid(pid, os.WNOHANG)
-                if got:
-                    statuses[pid] = os.waitstatus_to_exitcode(status)
-        return len(statuses) == len(pids)
-
-    try:
-        wait_until(reaped, "the orphaned workers exit")
-    finally:
-        for pid in pids:
-            if pid not in statuses:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-    assert statuses == {pid: 1 for pid in pids}
+    # The reaper (a subreaper) SIGKILLs the driver once it printed its workers' pids, then
+    # reaps the orphaned workers and reports their exit codes.
+    report = json.loads(
+        subprocess.run(
+            [sys.executable, str(REAPER), "--kill-on", "pids", "--", *DRIVER, api],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    assert report["killed"] and not report["timed_out"], report
+    pids = next(e["pids"] for e in report["events"] if isinstance(e, dict))
+    assert len(pids) == 2
+    assert {pid: report["reaped"][str(pid)]["code"] for pid in pids} == {pid: 1 for pid in pids}
 
 
 def test_public_names() -> None:
