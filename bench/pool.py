@@ -10,6 +10,10 @@ Every pool has ``--workers`` processes (default: the CPU count) and is warmed up
 worker) before the clock starts; the clock stops when the last digest is in the parent, in
 input order. Inputs come from a generator, as a user would write it; every peer gets the same
 chunks and the digests are checked. Peers run in rotating order; the table shows medians.
+
+Beside the wall time, the CPU time of the parent and its workers (reaped: ``RUSAGE_CHILDREN``)
+per job, over the whole run of a peer (start-up included): on a machine shared with other
+work, the wall times move with the load, the CPU times much less.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -87,6 +92,12 @@ PEERS: dict[str, tuple[str, Callable[[int, int, int], tuple[float, list[bytes]]]
 }
 
 
+def _cpu() -> float:
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
@@ -99,10 +110,13 @@ def main() -> int:
         args.jobs, args.runs = 100, 1
     expected = [job(chunk) for chunk in chunks(args.jobs, args.size)]
     times: dict[str, list[float]] = {key: [] for key in PEERS}
+    cpu: dict[str, list[float]] = {key: [] for key in PEERS}
     order = list(PEERS)
     for run in range(args.runs):
         for key in order[run % len(order) :] + order[: run % len(order)]:
+            before = _cpu()
             seconds, digests = PEERS[key][1](args.workers, args.jobs, args.size)
+            cpu[key].append((_cpu() - before) / args.jobs)
             if digests != expected:
                 print(f"{key}: wrong digests", file=sys.stderr)
                 return 1
@@ -112,10 +126,16 @@ def main() -> int:
         f" median of {args.runs} run(s), on {os.cpu_count()} CPUs"
     )
     ppe = statistics.median(times["ppe"])
-    print(f"{'peer':32} {'seconds':>8} {'jobs/s':>8} {'vs PPE':>7}")
+    ppe_cpu = statistics.median(cpu["ppe"])
+    header = ("peer", "seconds", "jobs/s", "vs PPE", "CPU ms/job", "vs PPE")
+    print("{:32} {:>8} {:>8} {:>7} {:>11} {:>7}".format(*header))
     for key, (label, _) in PEERS.items():
         median = statistics.median(times[key])
-        print(f"{label:32} {median:8.3f} {args.jobs / median:8.0f} {ppe / median:6.2f}x")
+        per_job = statistics.median(cpu[key])
+        print(
+            f"{label:32} {median:8.3f} {args.jobs / median:8.0f} {ppe / median:6.2f}x"
+            f" {per_job * 1000:11.3f} {ppe_cpu / per_job:6.2f}x"
+        )
     best = max(ppe / statistics.median(times[k]) for k in ("wp-aio", "wp-sync"))
     print(f"target: worker-process >= 1.5x ProcessPoolExecutor: {best:.2f}x")
     return 0
