@@ -406,6 +406,14 @@ def test_parent_death_makes_every_worker_exit_1(api: str) -> None:
     assert {pid: report["reaped"][str(pid)]["code"] for pid in pids} == {pid: 1 for pid in pids}
 
 
+def test_bad_options() -> None:
+    for options in ({"size": 0}, {"max_retries": -1}, {"timeout": 0}, {"concurrency": 0}):
+        with pytest.raises(ValueError):
+            Pool(AIO, **options)
+        with pytest.raises(ValueError):
+            sync.Pool(AIO, **options)
+
+
 def test_public_names() -> None:
     names: dict[str, Any] = {name: getattr(worker_process, name) for name in worker_process.__all__}
     assert names["Pool"] is Pool and callable(names["serve"])

@@ -125,7 +125,7 @@ class Pool:
         raw: bool = False,
         **create_worker_options: Any,
     ) -> None:
-        self.size = count_option("size", size or os.cpu_count() or 1, 1)
+        self.size = count_option("size", size if size is not None else os.cpu_count() or 1, 1)
         self.max_retries = count_option("max_retries", max_retries, 0)
         self.timeout = duration_option("timeout", timeout)
         self.max_requests_per_worker = (
