@@ -265,6 +265,7 @@ def test_timeout_kills_and_replaces(api: str) -> None:
 
         async def main() -> tuple[int, list[int]]:
             async with Pool(AIO, size=1) as pool:
+                assert pool.queued == 0
                 with pytest.raises(RequestTimeoutError) as info:
                     await pool.submit(b"sleep:60:late", timeout=0.3)
                 assert await pool.submit(b"echo:next") == b"next"
@@ -273,6 +274,7 @@ def test_timeout_kills_and_replaces(api: str) -> None:
         pid, pids = run(main())
     else:
         with sync.Pool(SYNC, size=1, timeout=0.3) as pool:
+            assert pool.queued == 0 and len(pool.pids) == 1
             with pytest.raises(RequestTimeoutError) as info:
                 pool.submit(b"sleep:60:late").result()
             assert pool.submit(b"echo:next", timeout=None).result() == b"next"

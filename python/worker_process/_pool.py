@@ -538,6 +538,11 @@ class Pool:
         """The process ids of the workers running now."""
         return [s.worker.pid for s in self._slots if s.worker is not None and not s.dead]
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a worker."""
+        return self._queued()
+
     async def __aenter__(self) -> Pool:
         return await self.start()
 

@@ -10,7 +10,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -53,7 +53,23 @@ class Pool:
     @property
     def pids(self) -> list[int]:
         """The process ids of the workers running now."""
-        return list(self._pool.pids)
+        return self._inspect(lambda pool: pool.pids, [])
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a worker."""
+        return self._inspect(lambda pool: pool.queued, 0)
+
+    def _inspect(self, read: Callable[[AsyncPool], T], default: T) -> T:
+        # The pool's state belongs to its loop's thread: read it there.
+        if self._loop is None or self._ended:
+            return default
+        pool = self._pool
+
+        async def get() -> T:
+            return read(pool)
+
+        return self._call(get())
 
     def start(self) -> Pool:
         """Start every worker and wait for their handshakes. Idempotent.
