@@ -124,6 +124,8 @@ def test_request_conflicts_and_timeout() -> None:
             await asyncio.sleep(0)
             with pytest.raises(RequestConflictError):
                 await w.recv()
+            with pytest.raises(RequestConflictError):
+                w.onmessage = lambda message: None
             assert decode_reply(await slow) == b"slow"
             with pytest.raises(RequestTimeoutError) as info:
                 await w.request(b"sleep:1:late", timeout=0.05)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from . import _aio_exit
-from ._aio_channel import AsyncChannel
+from ._aio_channel import AsyncChannel, MessageHandler
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
@@ -340,6 +340,22 @@ class Worker(MessageStream):
 
     # -- requests (spec/requests.md) ---------------------------------------------------------
 
+    @property
+    def onmessage(self) -> MessageHandler | None:
+        """As :attr:`Connection.onmessage`.
+
+        Raises:
+            RequestConflictError: (on setting) requests wait for their replies.
+        """
+        return self._channel.onmessage
+
+    @onmessage.setter
+    def onmessage(self, handler: MessageHandler | None) -> None:
+        from ._request import check_onmessage
+
+        check_onmessage(self, handler)
+        self._channel.onmessage = handler
+
     async def request(
         self, data: bytes | bytearray | memoryview, timeout: float | None = None
     ) -> bytes:
@@ -348,9 +364,9 @@ class Worker(MessageStream):
         The worker must answer each message with exactly one message, in order (a
         ``serve()`` worker, or any one-for-one worker); the n-th reply belongs to the n-th
         request. Safe to call concurrently: requests are pipelined and matched in order.
-        While requests are pending, the worker's messages are their replies: ``recv()``
-        raises :class:`RequestConflictError` then (do not iterate the worker or set
-        :attr:`onmessage` either). The reply is returned as it is: a ``serve()`` reply
+        While requests are pending, the worker's messages are their replies: ``recv()`` and
+        setting :attr:`onmessage` raise :class:`RequestConflictError` then (do not iterate
+        the worker either). The reply is returned as it is: a ``serve()`` reply
         starts with a status byte (``worker_process.decode_reply`` undoes it; a
         :class:`Pool` does it for you).
 

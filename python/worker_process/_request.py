@@ -33,7 +33,7 @@ from ._exit_reason import (
 if TYPE_CHECKING:
     from ._parent import Worker
 
-__all__ = ["RequestQueue", "request"]
+__all__ = ["RequestQueue", "check_onmessage", "queue_of"]
 
 _queues: weakref.WeakKeyDictionary[Worker, RequestQueue] = weakref.WeakKeyDictionary()
 
@@ -129,14 +129,22 @@ class RequestQueue:
         return copy_no_reply(self._failure)
 
 
+def check_onmessage(worker: Worker, handler: object) -> None:
+    """Refuse a message callback while requests wait for their replies.
+
+    Raises:
+        RequestConflictError: requests are pending.
+    """
+    queue = _queues.get(worker)
+    if handler is not None and queue is not None and queue.pending:
+        raise RequestConflictError(
+            "onmessage cannot be set while requests wait for their replies; wait for them first"
+        )
+
+
 def queue_of(worker: Worker) -> RequestQueue:
     """The worker's request queue (made on first use)."""
     queue = _queues.get(worker)
     if queue is None:
         queue = _queues[worker] = RequestQueue(worker)
     return queue
-
-
-async def request(worker: Worker, data: BytesLike, timeout: float | None = None) -> bytes:
-    """See :meth:`worker_process.Worker.request`."""
-    return await queue_of(worker).request(data, timeout)
