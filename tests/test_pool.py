@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import worker_process
 from worker_process import (
+    ClosedResourceError,
     HandshakeTimeoutError,
     NoReplyError,
     Pool,
@@ -158,6 +159,19 @@ def test_request_after_death_explains_it() -> None:
                 await killed.close()
 
     run(main())
+
+
+def test_request_on_a_closed_worker_fails_at_once() -> None:
+    async def main() -> None:
+        worker = await create_worker(AIO)
+        await worker.close()
+        for _ in range(2):
+            results = await asyncio.gather(
+                *(worker.request(b"echo:x") for _ in range(3)), return_exceptions=True
+            )
+            assert all(isinstance(r, ClosedResourceError | NoReplyError) for r in results)
+
+    run(main(), timeout=30)
 
 
 def test_sync_request_from_threads() -> None:

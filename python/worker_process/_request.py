@@ -46,6 +46,7 @@ class RequestQueue:
         self._pending: deque[asyncio.Future[bytes]] = deque()
         self._receiver: asyncio.Task[None] | None = None
         self._failure: NoReplyError | None = None
+        self._stopping = False  # the receiver was cancelled because nothing is pending
         self._recv: Callable[[], Awaitable[bytes]] = worker.recv
         # While requests are pending, the worker's messages are their replies.
         worker.recv = self._guarded_recv  # type: ignore[method-assign]
@@ -73,8 +74,8 @@ class RequestQueue:
         # The future joins the queue and the frame is queued by send() before its first
         # suspension, in the same step: frames and futures keep the same order.
         self._pending.append(future)
-        if self._receiver is None:
-            self._receiver = asyncio.get_running_loop().create_task(self._receive())
+        if self._receiver is None or self._receiver.done():
+            self._start_receiver()
         try:
             await worker.send(data)
         except (ClosedResourceError, LocalProtocolError):
@@ -82,6 +83,7 @@ class RequestQueue:
                 self._pending.remove(future)  # nothing was sent
             future.cancel()
             if not self._pending and self._receiver is not None:
+                self._stopping = True
                 self._receiver.cancel()  # recv() is cancel-safe: no message is lost
             raise
         except BrokenResourceError:
@@ -96,19 +98,29 @@ class RequestQueue:
                 f"no reply within {timeout} s", timeout=timeout, pid=worker.pid
             ) from None
 
-    async def _receive(self) -> None:
-        try:
-            while self._pending:
-                try:
-                    message = await self._recv()
-                except STREAM_ENDS as exc:
-                    await self._end(exc)
-                    return
-                future = self._pending.popleft()
-                if not future.done():
-                    future.set_result(message)
-        finally:
+    def _start_receiver(self) -> None:
+        receiver = self._receiver = asyncio.get_running_loop().create_task(self._receive())
+        receiver.add_done_callback(self._receiver_done)
+
+    def _receiver_done(self, receiver: asyncio.Task[None]) -> None:
+        # Also runs for a receiver cancelled before it started (its body never ran).
+        if self._receiver is receiver:
             self._receiver = None
+        if self._stopping and receiver.cancelled():
+            self._stopping = False
+            if self._pending and self._receiver is None:
+                self._start_receiver()  # requests came while the cancellation was on its way
+
+    async def _receive(self) -> None:
+        while self._pending:
+            try:
+                message = await self._recv()
+            except STREAM_ENDS as exc:
+                await self._end(exc)
+                return
+            future = self._pending.popleft()
+            if not future.done():
+                future.set_result(message)
 
     async def _end(self, cause: BaseException) -> None:
         worker = self._worker
