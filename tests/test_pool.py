@@ -216,7 +216,7 @@ def test_map_keeps_input_order_under_random_latency(delays: list[int]) -> None:
             return ordered
 
     assert run(main()) == expected
-    with sync.Pool(SYNC, size=3) as pool:
+    with sync.Pool(SYNC, size=3, timeout=60) as pool:
         assert list(pool.map(inputs, window=4)) == expected
 
 
@@ -240,7 +240,7 @@ def test_map_streams_with_bounded_in_flight_work() -> None:
 
     run(main())
     taken = 0
-    with sync.Pool(SYNC, size=2) as pool:
+    with sync.Pool(SYNC, size=2, timeout=60) as pool:
         for got, _ in enumerate(pool.map(endless(), window=8), 1):
             if got == 500:
                 break
@@ -267,10 +267,10 @@ def test_crash_is_retried_then_fails_with_the_death(api: str, tmp_path: Path) ->
 
         run(main())
     else:
-        with sync.Pool(SYNC, size=2) as pool:
-            assert pool.submit(b"die-once:" + marker).result() == b"survived"
+        with sync.Pool(SYNC, size=2, timeout=60) as pool:
+            assert pool.submit(b"die-once:" + marker).result(timeout=60) == b"survived"
             with pytest.raises(NoReplyError) as info:
-                pool.submit(b"exit:9").result()
+                pool.submit(b"exit:9").result(timeout=60)
             assert info.value.returncode == 9
             assert list(pool.map([b"echo:a", b"echo:b"])) == [b"a", b"b"]
 
@@ -292,8 +292,8 @@ def test_timeout_kills_and_replaces(api: str) -> None:
         with sync.Pool(SYNC, size=1, timeout=0.3) as pool:
             assert pool.queued == 0 and len(pool.pids) == 1
             with pytest.raises(RequestTimeoutError) as info:
-                pool.submit(b"sleep:60:late").result()
-            assert pool.submit(b"echo:next", timeout=None).result() == b"next"
+                pool.submit(b"sleep:60:late").result(timeout=60)
+            assert pool.submit(b"echo:next", timeout=None).result(timeout=60) == b"next"
             pid, pids = info.value.pid, pool.pids
     assert pid not in pids
     assert gone(pid)
@@ -307,7 +307,7 @@ def test_max_requests_per_worker_recycles() -> None:
     pids = run(main())
     assert len(pids) == 3
     assert all(gone(pid) for pid in pids)
-    with sync.Pool(SYNC, size=1, max_requests_per_worker=3) as pool:
+    with sync.Pool(SYNC, size=1, max_requests_per_worker=3, timeout=60) as pool:
         assert len({int(r) for r in pool.map([b"pid"] * 9)}) == 3
 
 
@@ -370,7 +370,7 @@ def test_close_and_terminate_leave_no_process_or_fd(api: str, how: str) -> None:
         run(main())
     else:
         before = open_fds()
-        pool = sync.Pool(SYNC, size=3).start()
+        pool = sync.Pool(SYNC, size=3, timeout=60).start()
         pids = pool.pids
         assert list(pool.map([b"echo:1", b"echo:2"])) == [b"1", b"2"]
         getattr(pool, how)()
