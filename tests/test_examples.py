@@ -52,3 +52,20 @@ def test_node_pool(node: str) -> None:
     assert "hashed 2000 chunks; in order and correct: true" in out
     assert "crashed on chunk 1000, which was retried" in out
     assert "workers running after close(): 0" in out
+
+
+@pytest.mark.parametrize("name", ["pool_hash", "pool_hash_sync"])
+def test_pool_hashes_through_a_crash(name: str) -> None:
+    out = run_example([sys.executable, str(EXAMPLES / f"{name}.py")])
+    assert "2000 digests, in input order; a worker crashed: True" in out
+
+
+@pytest.mark.parametrize("node", find_nodes() or ["no-node-found"])
+def test_python_pool_of_node(node: str) -> None:
+    os.environ["WORKER_PROCESS_NODE"] = node
+    try:
+        out = run_example([sys.executable, str(EXAMPLES / "python_pool_of_node.py")])
+    finally:
+        del os.environ["WORKER_PROCESS_NODE"]
+    assert "node workers: 2" in out
+    assert "500 digests from Node.js, in input order" in out

@@ -170,11 +170,13 @@ def test_side_by_side_table_states_pythons_real_defaults() -> None:
     checked = 0
     for heading, cell in _side_by_side_python_cells():
         functions = next(fs for name, fs in apis.items() if name in heading)
-        pairs = re.findall(r"`([\w/`]+)=([^`]+)`", cell)
-        pairs += re.findall(r"`\w+\((\w+)=([^)`]+)\)`", cell)  # close(timeout=5.0)
-        for names, value in pairs:
+        pairs = [(n, v, False) for n, v in re.findall(r"`([\w/`]+)=([^`]+)`", cell)]
+        pairs += [(n, v, True)  # close(timeout=5.0): the method's own default
+                  for n, v in re.findall(r"`\w+\((\w+)=([^)`]+)\)`", cell)]
+        for names, value, of_method in pairs:
             for name in names.replace("`", "").split("/"):
-                params = [f for f in functions if name in inspect.signature(f).parameters]
+                params = [f for f in functions if name in inspect.signature(f).parameters
+                          and (f.__name__ == "close") == of_method]
                 assert params, f"{heading}: no parameter {name!r}"
                 for function in params:
                     default = inspect.signature(function).parameters[name].default

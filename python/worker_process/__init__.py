@@ -27,9 +27,15 @@ from ._errors import (
     LocalProtocolError,
     MaxDurationExceededError,
     MessageTooLargeError,
+    NoReplyError,
     PayloadTooLargeError,
+    PoolError,
     ProtocolError,
+    RemoteError,
     RemoteProtocolError,
+    ReplyFormatError,
+    RequestConflictError,
+    RequestTimeoutError,
     TruncatedStreamError,
     WorkerExitError,
     WorkerProcessError,
@@ -44,6 +50,9 @@ if TYPE_CHECKING:
 
     from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
     from ._parent import Worker, create_worker
+    from ._pool import Pool
+    from ._replies import decode_reply
+    from ._serve import serve
     from ._worker import Connection, connect
 
 __version__ = "0.2.0"
@@ -70,9 +79,16 @@ __all__ = [
     "MaxDurationExceededError",
     "MessageReceived",
     "MessageTooLargeError",
+    "NoReplyError",
     "PayloadTooLargeError",
+    "Pool",
+    "PoolError",
     "ProtocolError",
+    "RemoteError",
     "RemoteProtocolError",
+    "ReplyFormatError",
+    "RequestConflictError",
+    "RequestTimeoutError",
     "Role",
     "StreamEnded",
     "TruncatedStreamError",
@@ -82,6 +98,8 @@ __all__ = [
     "WorkerStartError",
     "connect",
     "create_worker",
+    "decode_reply",
+    "serve",
 ]
 
 _LAZY = {
@@ -89,6 +107,9 @@ _LAZY = {
     "create_worker": "._parent",
     "Connection": "._worker",
     "connect": "._worker",
+    "Pool": "._pool",
+    "serve": "._serve",
+    "decode_reply": "._replies",
     "Event": "._events",
     "HandshakeReceived": "._events",
     "MessageReceived": "._events",

@@ -13,9 +13,15 @@ __all__ = [
     "LocalProtocolError",
     "MaxDurationExceededError",
     "MessageTooLargeError",
+    "NoReplyError",
     "PayloadTooLargeError",
+    "PoolError",
     "ProtocolError",
+    "RemoteError",
     "RemoteProtocolError",
+    "ReplyFormatError",
+    "RequestConflictError",
+    "RequestTimeoutError",
     "TruncatedStreamError",
     "WorkerExitError",
     "WorkerProcessError",
@@ -171,3 +177,82 @@ class MaxDurationExceededError(WorkerExitError):
     def __init__(self, message: str, *, returncode: int, max_duration: float) -> None:
         super().__init__(message, returncode=returncode)
         self.max_duration = max_duration
+
+
+# --- requests and pools (spec/requests.md) ------------------------------------------------------
+
+
+class RemoteError(WorkerProcessError):
+    """The worker's handler raised while serving a request; the reply reported it.
+
+    Attributes:
+        type: the name of the error's class in the worker (``"ValueError"``, ``"TypeError"``).
+        message: the error's message in the worker.
+        traceback: the worker's formatted traceback (may be empty).
+    """
+
+    def __init__(self, type: str, message: str, traceback: str) -> None:
+        super().__init__(f"{type}: {message}")
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str, str]]:
+        return (RemoteError, (self.type, self.message, self.traceback))
+
+
+class ReplyFormatError(WorkerProcessError):
+    """A reply did not follow the served reply format (no status byte, or an error body that
+    is not a JSON object). Pass ``raw=True`` to a pool of workers that reply without it."""
+
+
+class NoReplyError(BrokenResourceError):
+    """The worker ended its stream, broke its channel or exited before replying.
+
+    ``__cause__`` is a :class:`WorkerExitError` when the worker ended unsuccessfully, else
+    the stream's own error.
+
+    Attributes:
+        pid: the worker's process id.
+        returncode: its exit status if it had exited (``-N``: killed by signal N), else
+            ``None``.
+        signal: the signal number that killed it, or ``None``.
+    """
+
+    def __init__(self, message: str, *, pid: int, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.returncode = returncode
+        self.signal: int | None = -returncode if returncode is not None and returncode < 0 else None
+
+
+class RequestTimeoutError(WorkerProcessError, TimeoutError):
+    """No reply within the request's ``timeout``.
+
+    Attributes:
+        timeout: the limit in seconds.
+        pid: the worker's process id. In a pool, that worker was killed and replaced.
+    """
+
+    def __init__(self, message: str, *, timeout: float, pid: int) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.pid = pid
+
+
+class RequestConflictError(WorkerProcessError):
+    """``recv`` (or ``onmessage``) was used while requests were waiting for their replies,
+    or a request was made while ``onmessage`` is set: the replies belong to the requests."""
+
+
+class PoolError(WorkerProcessError):
+    """The pool refused or dropped a request.
+
+    Attributes:
+        reason: ``"closed"`` (the pool was closed), ``"terminated"``, or ``"broken"`` (a
+            worker could not start; ``__cause__`` is its start-up error).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

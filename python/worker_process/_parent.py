@@ -10,10 +10,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-from ._aio_channel import AsyncChannel
+from . import _aio_exit
+from ._aio_channel import AsyncChannel, MessageHandler
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
+    EndOfStream,
     HandshakeTimeoutError,
     MaxDurationExceededError,
     RemoteProtocolError,
@@ -22,22 +24,14 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
+from ._exit_reason import checked_outcome, record_settings, spawn_with_tail, wants_check
+from ._exit_reason import describe_exit as _describe_exit
 from ._messages import MessageStream
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Worker", "create_worker"]
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
 
 
 async def create_worker(
@@ -55,6 +49,8 @@ async def create_worker(
     max_message_size: int = MAX_PAYLOAD,
     node: str | os.PathLike[str] | None = None,
     remote: str | Sequence[str] | None = None,
+    check: bool = False,
+    stderr_tail: int | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake.
 
@@ -73,6 +69,10 @@ async def create_worker(
     "exec", "-i", "box"]``) runs the worker there, through a local relay (``pid``,
     ``returncode`` and the stdio arguments are the relay's; README "Remote workers").
 
+    ``stderr_tail=N`` forwards the worker's stderr to this process's stderr and keeps its
+    last ``N`` lines for the errors that report the worker's death. ``check=True`` makes
+    :meth:`Worker.close` (and ``async with``) raise for an unsuccessful exit.
+
     Raises:
         ValueError: ``remote`` is not a valid target.
         WorkerStartError: the program could not be started, exited before the handshake
@@ -86,11 +86,14 @@ async def create_worker(
     """
     loop = asyncio.get_running_loop()
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    argv, mine, child = start_worker(
+    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
-    )
+    ))
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
+    record_settings(worker, check, tail)
+    if tail is not None:
+        _aio_exit.watch_tail(worker, tail)
     await worker._handshake(handshake_timeout)
     return worker
 
@@ -319,19 +322,99 @@ class Worker(MessageStream):
                 await asyncio.wait_for(asyncio.shield(self._exited), timeout)
         return self._returncode is not None
 
+    # -- messages: a worker's death explains itself -------------------------------------------
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """As :meth:`Connection.send`. When the channel broke because the worker died, the
+        :class:`BrokenResourceError` is also a :class:`WorkerExitError` (``returncode``,
+        ``signal``, the kept stderr lines); the exit status is awaited up to 1 s."""
+        try:
+            await MessageStream.send(self, data)
+        except BrokenResourceError as exc:
+            error = await _aio_exit.explain(self, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    async def recv(self) -> bytes:
+        """As :meth:`Connection.recv`. When the stream ended or broke because the worker
+        died, the :class:`EndOfStream`/:class:`BrokenResourceError` is also a
+        :class:`WorkerExitError` (``returncode``, ``signal``, the kept stderr lines); the
+        exit status is awaited up to 1 s."""
+        try:
+            return await MessageStream.recv(self)
+        except (EndOfStream, BrokenResourceError) as exc:
+            error = await _aio_exit.explain(self, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    # -- requests (spec/requests.md) ---------------------------------------------------------
+
+    @property
+    def onmessage(self) -> MessageHandler | None:
+        """As :attr:`Connection.onmessage`.
+
+        Raises:
+            RequestConflictError: (on setting) requests wait for their replies.
+        """
+        return self._channel.onmessage
+
+    @onmessage.setter
+    def onmessage(self, handler: MessageHandler | None) -> None:
+        from ._request import check_onmessage
+
+        check_onmessage(self, handler)
+        self._channel.onmessage = handler
+
+    async def request(
+        self, data: bytes | bytearray | memoryview, timeout: float | None = None
+    ) -> bytes:
+        """Send ``data`` as a request and return the worker's reply to it.
+
+        The worker must answer each message with exactly one message, in order (a
+        ``serve()`` worker, or any one-for-one worker); the n-th reply belongs to the n-th
+        request. Safe to call concurrently: requests are pipelined and matched in order.
+        While requests are pending, the worker's messages are their replies: ``recv()`` and
+        setting :attr:`onmessage` raise :class:`RequestConflictError` then (do not iterate
+        the worker either). The reply is returned as it is: a ``serve()`` reply
+        starts with a status byte (``worker_process.decode_reply`` undoes it; a
+        :class:`Pool` does it for you).
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout`` seconds (the request keeps its
+                place: its reply, when it comes, is dropped).
+            NoReplyError: the worker ended its stream, broke or exited first (with
+                ``returncode``/``signal``; ``__cause__`` is a :class:`WorkerExitError`);
+                later requests raise it at once.
+            RequestConflictError: :attr:`onmessage` is set.
+            ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+        """
+        from ._request import queue_of
+
+        return await queue_of(self).request(data, timeout)
+
     # -- closing -----------------------------------------------------------------------------
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, timeout: float = 5.0, *, check: bool | None = None) -> None:
         """End the worker cleanly, and always reap it.
 
         Sends everything queued, ends this side's stream (a worker reading with ``async for``
         sees its loop end), and waits up to ``timeout`` seconds for the worker to exit; then
-        sends SIGTERM and waits ``timeout`` more; then SIGKILL. Does not raise for the
-        worker's exit status: see :attr:`lifetime`, :attr:`returncode`. Idempotent.
+        sends SIGTERM and waits ``timeout`` more; then SIGKILL. Idempotent. With
+        ``check=True`` (default: ``create_worker``'s ``check``), raises what :attr:`lifetime`
+        fails with; otherwise does not raise for the worker's exit status.
+
+        Raises:
+            WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
         if self._close_task is None:
             self._close_task = self._loop.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)
+        if wants_check(self, check) and self.lifetime.done() and not self.lifetime.cancelled():
+            error = checked_outcome(self, self.lifetime.exception())
+            if error is not None:
+                raise error
 
     async def _close(self, timeout: float) -> None:
         try:
@@ -376,7 +459,7 @@ class Worker(MessageStream):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
         state = "running" if self._returncode is None else _describe_exit(self._returncode)

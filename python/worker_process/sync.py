@@ -56,8 +56,24 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from ._spawn import SpawnedChild, StdioSpec
+    from ._sync_pool import Pool
+    from ._sync_serve import serve
 
-__all__ = ["Connection", "Worker", "connect", "create_worker"]
+__all__ = ["Connection", "Pool", "Worker", "connect", "create_worker", "serve"]
+
+_LAZY = {"Pool": "._sync_pool", "serve": "._sync_serve"}
+
+
+def __getattr__(name: str) -> object:
+    # The pool (asyncio, threads) and serve load on first use: a worker starts fast.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __package__), name)
+    globals()[name] = value
+    return value
 
 #: While waiting for a worker to exit, read at most this much of what it sends, so that a
 #: worker writing its last messages is not blocked by a parent that does not read them.
@@ -66,13 +82,9 @@ _ALL = 1 << 62
 
 
 def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
+    from ._exit_reason import describe_exit  # the parent side only: a worker never imports it
+
+    return describe_exit(returncode)
 
 
 class _MessageStream:
@@ -143,10 +155,13 @@ def create_worker(
     max_message_size: int = MAX_PAYLOAD,
     node: str | os.PathLike[str] | None = None,
     remote: str | Sequence[str] | None = None,
+    check: bool = False,
+    stderr_tail: int | None = None,
 ) -> Worker:
     """Start a worker and complete the handshake (blocking).
 
-    The parameters are those of the asyncio :func:`worker_process.create_worker`. With
+    The parameters are those of the asyncio :func:`worker_process.create_worker`
+    (``check=True``: :meth:`Worker.close` and ``with`` raise as :meth:`Worker.result`). With
     ``subprocess.PIPE``, :attr:`Worker.stdin` is a binary file to write to and
     :attr:`Worker.stdout`/``stderr`` binary files to read from.
 
@@ -158,14 +173,18 @@ def create_worker(
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
             killed.
     """
+    from ._exit_reason import record_settings, spawn_with_tail, watch_tail
     from ._spawn import start_worker  # the parent side only: a worker never imports it
 
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    argv, mine, child = start_worker(
+    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
-    )
+    ))
     worker = Worker(child, mine, decoder, argv, max_duration)
+    record_settings(worker, check, tail)
+    if tail is not None:
+        watch_tail(tail)
     worker._handshake(handshake_timeout)
     return worker
 
@@ -212,6 +231,9 @@ class Worker(_MessageStream):
         self.stderr = open(child.stderr, "rb") if child.stderr is not None else None  # noqa: SIM115
         self._pidfd = os.pidfd_open(child.pid)
         self._bind(SyncChannel(sock, decoder, Encoder(Role.PARENT)))
+        from ._exit_reason import explain_calls  # the parent side only
+
+        explain_calls(self)  # a death that ends the channel is raised as a WorkerExitError
         self._channel.on_broken = self._on_broken
         with suppress(BrokenResourceError):
             self._channel.write_handshake()
@@ -430,16 +452,49 @@ class Worker(_MessageStream):
         if outcome is not None:
             raise outcome
 
+    # -- requests (spec/requests.md) ---------------------------------------------------------
+
+    def request(self, data: BytesLike, timeout: float | None = None) -> bytes:
+        """Send ``data`` as a request and return the worker's reply to it (blocking).
+
+        As the asyncio :meth:`worker_process.Worker.request`: the n-th reply belongs to the
+        n-th request; threads may call it at once (requests are pipelined and matched in
+        order); ``recv()`` raises :class:`~worker_process.RequestConflictError` while
+        requests are pending (do not iterate the worker then either).
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout`` seconds (its reply is dropped).
+            NoReplyError: the worker ended its stream, broke or exited first.
+            ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+        """
+        from ._sync_request import queue_of
+
+        return queue_of(self).request(data, timeout)
+
     # -- closing -----------------------------------------------------------------------------
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 5.0, *, check: bool | None = None) -> None:
         """End the worker cleanly, and always reap it.
 
         Ends this side's stream (a worker reading with ``for`` sees its loop end), and waits
         up to ``timeout`` seconds for the worker to exit; then sends SIGTERM and waits
-        ``timeout`` more; then SIGKILL. Does not raise for the worker's exit status: see
-        :meth:`result`, :attr:`returncode`. Idempotent.
+        ``timeout`` more; then SIGKILL. Idempotent. With ``check=True`` (default:
+        ``create_worker``'s ``check``), raises as :meth:`result`; otherwise does not raise
+        for the worker's exit status (see :meth:`result`, :attr:`returncode`).
+
+        Raises:
+            WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
+        self._close(timeout)
+        from ._exit_reason import checked_outcome, wants_check
+
+        if wants_check(self, check) and self._returncode is not None:
+            try:
+                self._raise_outcome(self._returncode)
+            except WorkerProcessError as error:
+                raise checked_outcome(self, error) or error from error.__cause__
+
+    def _close(self, timeout: float) -> None:
         with self._close_lock:
             if self._released:
                 return
@@ -490,7 +545,7 @@ class Worker(_MessageStream):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
         returncode = self._returncode
@@ -499,6 +554,7 @@ class Worker(_MessageStream):
 
 
 # --- worker -------------------------------------------------------------------------------------
+
 
 
 def _report_broken_and_exit(exc: BaseException) -> None:

@@ -39,6 +39,11 @@ def _stdio(value: Any) -> Any:
     return "inherit" if value is None else value
 
 
+def _follows_create_worker(value: Any) -> Any:
+    # Python's close(check=None) follows create_worker(check=False).
+    return False if value is None else value
+
+
 def _count(value: Any) -> Any:
     # A line count where None and 0 both mean "keep none".
     return 0 if value is None else value
@@ -59,7 +64,7 @@ PAIRS: dict[str, dict[str, tuple[str, Callable[[Any], Any]]]] = {
     },
     "close": {
         "timeout": ("timeout", _seconds_to_ms),
-        "check": ("check", _same),
+        "check": ("check", _follows_create_worker),
     },
     "connect": {
         "handshake_timeout": ("handshakeTimeout", _seconds_to_ms),
@@ -74,9 +79,7 @@ ONE_SIDED: dict[str, dict[str, str]] = {
         "env": "Node.js passes env on to child_process.spawn (same default: the parent's)",
         "node": "Python's interpreter choice for .js workers; Node.js runs them under itself",
         "python": "Node.js's interpreter choice for .py workers; Python runs them under itself",
-        "remote": "remote workers: compared once both APIs have the option",
-        "stderr_tail": "the stderr tail: compared once both APIs have the option",
-        "stderrTail": "the stderr tail: compared once both APIs have the option",
+        "check": "Python also takes check at create_worker (for `with`); Node.js only at close()",
     },
     "close": {
         "check": "close(check=...): compared once both APIs have the option",
