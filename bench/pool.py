@@ -5,6 +5,7 @@ worker-process's pools (asyncio and blocking) beside ``multiprocessing.Pool`` an
 
     .venv/bin/python bench/pool.py                  # 2,000 jobs x 128 KiB, 3 runs each
     .venv/bin/python bench/pool.py --smoke          # 100 jobs, 1 run
+    .venv/bin/python bench/pool.py --light          # sha256 alone: the pools' own cost
 
 Every pool has ``--workers`` processes (default: the CPU count) and is warmed up (one job per
 worker) before the clock starts; the clock stops when the last digest is in the parent, in
@@ -34,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "workers"))
 
-from pool_job import job  # noqa: E402
+import pool_job  # noqa: E402
 
 import worker_process  # noqa: E402
 from worker_process import sync  # noqa: E402
@@ -48,9 +49,16 @@ def chunks(count: int, size: int) -> Iterator[bytes]:
         yield random.Random(n).randbytes(size)
 
 
+class Job:
+    """The job and the worker's arguments (``--light`` changes them)."""
+
+    function: Callable[[bytes], bytes] = pool_job.job
+    args: list[str] = []  # noqa: RUF012
+
+
 def run_wp_aio(workers: int, count: int, size: int) -> tuple[float, list[bytes]]:
     async def main() -> tuple[float, list[bytes]]:
-        async with worker_process.Pool(JOB_WORKER, size=workers) as pool:
+        async with worker_process.Pool(JOB_WORKER, Job.args, size=workers) as pool:
             await asyncio.gather(*(pool.submit(b"warm-up") for _ in range(workers)))
             start = time.perf_counter()
             digests = [d async for d in pool.map(chunks(count, size))]
@@ -60,7 +68,7 @@ def run_wp_aio(workers: int, count: int, size: int) -> tuple[float, list[bytes]]
 
 
 def run_wp_sync(workers: int, count: int, size: int) -> tuple[float, list[bytes]]:
-    with sync.Pool(JOB_WORKER, size=workers) as pool:
+    with sync.Pool(JOB_WORKER, Job.args, size=workers) as pool:
         for future in [pool.submit(b"warm-up") for _ in range(workers)]:
             future.result()
         start = time.perf_counter()
@@ -69,6 +77,7 @@ def run_wp_sync(workers: int, count: int, size: int) -> tuple[float, list[bytes]
 
 
 def run_mp(workers: int, count: int, size: int) -> tuple[float, list[bytes]]:
+    job = Job.function
     with multiprocessing.Pool(workers) as pool:
         pool.map(job, [b"warm-up"] * workers, chunksize=1)
         start = time.perf_counter()
@@ -77,6 +86,7 @@ def run_mp(workers: int, count: int, size: int) -> tuple[float, list[bytes]]:
 
 
 def run_ppe(workers: int, count: int, size: int) -> tuple[float, list[bytes]]:
+    job = Job.function
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         list(pool.map(job, [b"warm-up"] * workers))
         start = time.perf_counter()
@@ -105,7 +115,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="100 jobs, 1 run")
+    parser.add_argument("--light", action="store_true", help="sha256 alone, no zlib")
     args = parser.parse_args()
+    if args.light:
+        Job.function, Job.args = pool_job.light_job, ["light"]
+    job = Job.function
     if args.smoke:
         args.jobs, args.runs = 100, 1
     expected = [job(chunk) for chunk in chunks(args.jobs, args.size)]
@@ -122,7 +136,8 @@ def main() -> int:
                 return 1
             times[key].append(seconds)
     print(
-        f"{args.jobs} jobs x {args.size // 1024} KiB (zlib + sha256), {args.workers} workers,"
+        f"{args.jobs} jobs x {args.size // 1024} KiB"
+        f" ({'sha256' if args.light else 'zlib + sha256'}), {args.workers} workers,"
         f" median of {args.runs} run(s), on {os.cpu_count()} CPUs"
     )
     ppe = statistics.median(times["ppe"])

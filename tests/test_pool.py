@@ -136,6 +136,10 @@ def test_request_conflicts_and_timeout() -> None:
             w.onmessage = lambda message: None
             with pytest.raises(RequestConflictError):
                 await w.request(b"echo:x")
+            w.onmessage = None
+            with pytest.raises(TypeError):
+                await w.request("not bytes")  # type: ignore[arg-type]
+            assert decode_reply(await w.request(b"echo:in step")) == b"in step"
 
     run(main())
 
@@ -192,6 +196,9 @@ def test_sync_request_from_threads() -> None:
         with pytest.raises(RequestConflictError):
             w.recv(timeout=1)
         assert decode_reply(w.request(b"echo:mine")) == b"mine"
+        with pytest.raises(TypeError):
+            w.request("not bytes")  # type: ignore[arg-type]
+        assert decode_reply(w.request(b"echo:in step")) == b"in step"
         with pytest.raises(NoReplyError) as info:
             w.request(b"exit:3")
         assert info.value.returncode == 3
@@ -422,6 +429,20 @@ def test_parent_death_makes_every_worker_exit_1(api: str) -> None:
     pids = next(e["pids"] for e in report["events"] if isinstance(e, dict))
     assert len(pids) == 2
     assert {pid: report["reaped"][str(pid)]["code"] for pid in pids} == {pid: 1 for pid in pids}
+
+
+def test_a_bad_request_is_refused_before_it_reaches_a_worker() -> None:
+    async def main() -> None:
+        async with Pool(AIO, size=1) as pool:
+            pids = pool.pids
+            with pytest.raises(TypeError):
+                pool.submit("text")  # type: ignore[arg-type]
+            assert await pool.submit(memoryview(b"echo:ok")) == b"ok"
+            assert pool.pids == pids  # no worker was lost over it
+
+    run(main())
+    with sync.Pool(SYNC, size=1, timeout=60) as pool, pytest.raises(TypeError):
+        pool.submit(42)  # type: ignore[arg-type]
 
 
 def test_bad_options() -> None:

@@ -1,7 +1,9 @@
-"""The pool benchmark's job, ``sha256(zlib.compress(chunk))``: imported by the
-multiprocessing peers, and run as a blocking ``serve()`` worker for worker-process."""
+"""The pool benchmark's jobs: ``job`` is ``sha256(zlib.compress(chunk))``, ``light_job`` is
+``sha256(chunk)`` alone (the pool's own cost shows). Imported by the multiprocessing peers;
+run as a blocking ``serve()`` worker for worker-process (``pool_job.py [light]``)."""
 
 import hashlib
+import sys
 import zlib
 
 
@@ -9,7 +11,11 @@ def job(chunk: bytes) -> bytes:
     return hashlib.sha256(zlib.compress(chunk)).digest()
 
 
+def light_job(chunk: bytes) -> bytes:
+    return hashlib.sha256(chunk).digest()
+
+
 if __name__ == "__main__":
     from worker_process.sync import serve
 
-    serve(job)
+    serve(light_job if sys.argv[1:] == ["light"] else job)

@@ -16,9 +16,10 @@ from types import TracebackType
 from typing import Any
 
 from ._codec import BytesLike
-from ._errors import PoolError, RequestTimeoutError
+from ._errors import PayloadTooLargeError, PoolError, RequestTimeoutError
 from ._parent import Worker, create_worker
 from ._replies import decode_reply
+from ._wire import MAX_PAYLOAD
 
 __all__ = ["Pool"]
 
@@ -36,6 +37,20 @@ def count_option(name: str, value: object, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return value
+
+
+def check_payload(data: object) -> None:
+    """Refuse what no worker could be sent, before it takes a worker's place.
+
+    Raises:
+        TypeError: not bytes-like.
+        PayloadTooLargeError: over the wire maximum.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"a request is bytes, bytearray or memoryview; got {type(data).__name__}")
+    length = data.nbytes if isinstance(data, memoryview) else len(data)
+    if length > MAX_PAYLOAD:
+        raise PayloadTooLargeError(length=length, limit=MAX_PAYLOAD)
 
 
 def duration_option(name: str, value: float | None) -> float | None:
@@ -236,7 +251,10 @@ class Pool:
         Raises:
             PoolError: the pool was closed, terminated or is broken (also as the future's
                 error when it was not started with ``async with``/:meth:`start`).
+            TypeError: ``data`` is not ``bytes``, ``bytearray`` or ``memoryview``.
+            PayloadTooLargeError: ``data`` is longer than a message can be.
         """
+        check_payload(data)
         loop = asyncio.get_running_loop()
         if self._state == "new":
             loop.create_task(self.start()).add_done_callback(_retrieve)

@@ -78,7 +78,7 @@ class RequestQueue:
             self._start_receiver()
         try:
             await worker.send(data)
-        except (ClosedResourceError, LocalProtocolError):
+        except (ClosedResourceError, LocalProtocolError, TypeError):
             with contextlib.suppress(ValueError):
                 self._pending.remove(future)  # nothing was sent
             future.cancel()

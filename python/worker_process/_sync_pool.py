@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from ._codec import BytesLike
 from ._errors import PoolError
-from ._pool import UNSET, count_option
+from ._pool import UNSET, check_payload, count_option
 from ._pool import Pool as AsyncPool
 
 __all__ = ["Pool"]
@@ -107,7 +107,9 @@ class Pool:
 
         Raises:
             PoolError: the pool was closed or terminated.
+            TypeError, PayloadTooLargeError: as the asyncio ``submit``.
         """
+        check_payload(data)
         if self._loop is None:
             self.start()
         if self._ended:

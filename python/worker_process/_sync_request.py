@@ -80,7 +80,7 @@ class SyncRequestQueue:
                 self._pending.append(entry)
             try:
                 self._worker.send(data)
-            except (ClosedResourceError, LocalProtocolError):
+            except (ClosedResourceError, LocalProtocolError, TypeError):
                 with self._state:
                     self._pending.remove(entry)  # nothing was sent
                 raise
