@@ -84,6 +84,9 @@ def main(argv: list[str]) -> int:
             for node in nodes:
                 steps.append((f"node --test ({node})",
                               [node, "--test", "--test-concurrency=2", str(node_tests)]))
+        node_bench = ROOT / "bench" / "node_pool.js"
+        if node_bench.exists():
+            steps.append(("bench/node_pool.js --smoke", [nodes[0], str(node_bench), "--smoke"]))
         for script, args in _OPTIONAL_STEPS:
             if (ROOT / script).exists():
                 steps.append((f"{script} {' '.join(args)}", [str(py), str(ROOT / script), *args]))
@@ -113,6 +116,8 @@ _OPTIONAL_STEPS: list[tuple[str, list[str]]] = [
     ("interop/conformance_ci.py", []),
     ("fuzz/campaign.py", ["--seconds", "60"]),
     ("bench/run.py", ["--smoke"]),
+    ("bench/pool.py", ["--smoke"]),
+    ("bench/remote.py", ["--smoke"]),
     ("tests/install_smoke.py", []),
 ]
 
