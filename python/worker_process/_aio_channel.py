@@ -33,7 +33,15 @@ from collections.abc import Awaitable, Callable
 from time import monotonic as _monotonic
 from typing import Any
 
-from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
+from ._codec import (
+    LARGE_PAYLOAD,
+    PREALLOCATE,
+    BytesLike,
+    Decoder,
+    DecoderState,
+    Encoder,
+    payload_view,
+)
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
@@ -507,13 +515,16 @@ class AsyncChannel:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _check_writable(self) -> None:
+    def _raise_if_failed(self) -> None:
         if self._closed:
             raise ClosedResourceError("the channel was closed")
         if self._write_error is not None:
             raise BrokenResourceError(
                 f"the channel broke: {self._write_error}"
             ) from self._write_error
+
+    def _check_writable(self) -> None:
+        self._raise_if_failed()
         if self._shutdown_requested:
             raise ClosedResourceError("this side already finished its stream")
 
@@ -521,7 +532,7 @@ class AsyncChannel:
         """Queue one frame; return the byte count it ends at and whether the caller must wait
         for it to be written out entirely (a large mutable payload)."""
         self._check_writable()
-        size = len(data) if type(data) is bytes else memoryview(data).nbytes
+        data, size = payload_view(data)  # before anything is queued: a refusal writes nothing
         header = self._encoder.header(size)
         if size < LARGE_PAYLOAD:
             small = self._small
@@ -555,6 +566,7 @@ class AsyncChannel:
         may reuse it).
 
         Raises:
+            TypeError: not a contiguous bytes-like object (nothing was queued).
             PayloadTooLargeError: over the wire maximum.
             ClosedResourceError: this side closed or finished.
             BrokenResourceError: the channel broke.
@@ -565,6 +577,9 @@ class AsyncChannel:
             await self._wait_written(target)
 
     async def _wait_written(self, target: int) -> None:
+        # A write that failed before this waiter existed must fail it too, not leave it
+        # waiting for bytes that will never be written.
+        self._raise_if_failed()
         fut: asyncio.Future[None] = self._loop.create_future()
         heapq.heappush(self._write_waiters, (target, next(self._seq), fut))
         await fut

@@ -27,6 +27,20 @@ _KINDS = {
 }
 
 
+def _identity() -> tuple[int, int] | None:
+    try:
+        st = os.fstat(CHANNEL_FD)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+#: What fd 3 was when the package was imported, before this process could make an event loop
+#: (its epoll fd or self-pipe would take the lowest free number: 3, when fd 3 is not open).
+#: ``connect()`` accepts only that descriptor.
+_AT_IMPORT = _identity()
+
+
 def open_channel() -> socket.socket:
     """The worker's end of the channel: fd 3, checked and made close-on-exec (so the
     worker's own children do not inherit it).
@@ -44,15 +58,25 @@ def open_channel_raw() -> _socket.socket:
     it starts without importing the ``socket`` module (a few ms).
 
     Raises:
-        ChannelUnavailableError: fd 3 is not open, or not an AF_UNIX stream socket.
+        ChannelUnavailableError: fd 3 is not open, or not an AF_UNIX stream socket, or not
+            the descriptor it was when the package was imported (not open then, so another
+            descriptor took its number since).
     """
     try:
-        mode = os.fstat(CHANNEL_FD).st_mode
+        st = os.fstat(CHANNEL_FD)
     except OSError:
+        st = None
+    if st is None or _AT_IMPORT is None:
         raise ChannelUnavailableError(
             f"fd {CHANNEL_FD} is not open: this process was not started as a worker "
             "(a worker-process parent passes the channel on fd 3)"
-        ) from None
+        )
+    if (st.st_dev, st.st_ino) != _AT_IMPORT:
+        raise ChannelUnavailableError(
+            f"fd {CHANNEL_FD} is not the descriptor this process was started with: it was"
+            " closed and another took its number (not the channel)"
+        )
+    mode = st.st_mode
     if not stat.S_ISSOCK(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "not a socket")
         raise ChannelUnavailableError(

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from ._aio_channel import AsyncChannel
+from ._checks import check_start, check_timeout
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
@@ -63,9 +64,12 @@ async def create_worker(
     ``PIPE``, :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
 
     ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
-    ``max_message_size`` bounds the messages accepted from the worker.
+    ``max_message_size`` bounds the messages accepted from the worker. Times are numbers of
+    seconds (``math.inf``: no limit), never NaN, bool or negative; ``max_duration`` may also
+    be ``None``.
 
     Raises:
+        ValueError: a time or ``max_message_size`` out of range (nothing was started).
         WorkerStartError: the program could not be started, exited before the handshake
             (``returncode`` says how), or closed the channel before it (killed).
         HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
@@ -75,12 +79,13 @@ async def create_worker(
     """
     loop = asyncio.get_running_loop()
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
+    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr,
     )
     worker = Worker(loop, child, mine, decoder, argv, max_duration)
-    await worker._handshake(handshake_timeout)
+    await worker._handshake(handshake_limit)
     return worker
 
 
@@ -138,7 +143,7 @@ class Worker(MessageStream):
 
     # -- start-up ----------------------------------------------------------------------------
 
-    async def _handshake(self, timeout: float) -> None:
+    async def _handshake(self, timeout: float | None) -> None:
         try:
             await self._connect_pipes()
             await self._await_handshake(timeout)
@@ -148,7 +153,7 @@ class Worker(MessageStream):
         if self._max_duration is not None and self._returncode is None:
             self._deadline = self._loop.call_later(self._max_duration, self._on_max_duration)
 
-    async def _await_handshake(self, timeout: float) -> None:
+    async def _await_handshake(self, timeout: float | None) -> None:
         handshake = self._loop.create_task(self._channel.wait_handshake())
         waiting: set[asyncio.Future[object]] = {handshake, self._exited}  # type: ignore[arg-type]
         try:
@@ -166,7 +171,7 @@ class Worker(MessageStream):
                 return
             if isinstance(exc, TruncatedStreamError | BrokenResourceError):
                 # The worker closed its end first: report how the process ended, if it did.
-                await self._wait_exit(min(timeout, 5.0))
+                await self._wait_exit(5.0 if timeout is None else min(timeout, 5.0))
                 if self._returncode is not None:
                     raise WorkerStartError(
                         f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
@@ -317,7 +322,11 @@ class Worker(MessageStream):
         sees its loop end), and waits up to ``timeout`` seconds for the worker to exit; then
         sends SIGTERM and waits ``timeout`` more; then SIGKILL. Does not raise for the
         worker's exit status: see :attr:`lifetime`, :attr:`returncode`. Idempotent.
+
+        Raises:
+            ValueError: ``timeout`` is not a number ``>= 0`` (``math.inf``: no limit).
         """
+        timeout = check_timeout("timeout", timeout)
         if self._close_task is None:
             self._close_task = self._loop.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)

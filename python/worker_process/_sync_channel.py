@@ -22,7 +22,16 @@ import struct
 from collections import deque
 from time import monotonic
 
-from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
+from ._checks import check_timeout
+from ._codec import (
+    LARGE_PAYLOAD,
+    PREALLOCATE,
+    BytesLike,
+    Decoder,
+    DecoderState,
+    Encoder,
+    payload_view,
+)
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
@@ -53,6 +62,9 @@ _MSG_WAITALL = _socket.MSG_WAITALL
 _MSG_DONTWAIT = _socket.MSG_DONTWAIT
 _POLLIN = select.POLLIN
 _HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
+_INF = float("inf")
+#: Longer poll() timeouts (about 24 days) are waited as "no limit".
+_POLL_MAX = (2**31 - 1) / 1000
 
 
 class PeerGoneError(WorkerProcessError):
@@ -76,8 +88,9 @@ class suppress:
 
 
 def poll_ms(timeout: float | None) -> int | None:
-    """A ``select.poll`` timeout in milliseconds, rounded up (``None``: wait forever)."""
-    if timeout is None:
+    """A ``select.poll`` timeout in milliseconds, rounded up (``None``: wait forever, also
+    for ``math.inf`` and anything longer than poll() can express)."""
+    if timeout is None or timeout >= _POLL_MAX:
         return None
     if timeout <= 0:
         return 0
@@ -163,14 +176,20 @@ class SyncChannel:
     # -- reading -----------------------------------------------------------------------------
 
     def recv(self, timeout: float | None = None) -> bytes:
-        """The next message, waiting at most ``timeout`` seconds (``None``: no limit).
+        """The next message, waiting at most ``timeout`` seconds (``None`` or ``math.inf``:
+        no limit; 0: only what has arrived already, reading what the kernel holds).
 
         Raises:
+            ValueError: ``timeout`` is not ``None`` or a number ``>= 0``.
             TimeoutError: no whole message arrived in time (a partial one stays buffered).
             EndOfStream: the peer ended its stream and every message was received.
             BrokenResourceError: the channel broke (``__cause__`` says how).
             ClosedResourceError: this side closed the channel.
         """
+        if timeout is not None:
+            timeout = check_timeout("timeout", timeout)
+            if timeout >= _POLL_MAX:
+                timeout = None
         inbox = self._inbox
         if inbox:
             try:
@@ -182,7 +201,7 @@ class SyncChannel:
             acquired = self._recv_lock.acquire()
         else:
             deadline = monotonic() + timeout
-            acquired = self._recv_lock.acquire(True, max(0.0, timeout))
+            acquired = self._recv_lock.acquire(True, timeout)
         if not acquired:
             raise TimeoutError(f"no message within {timeout} s")
         try:
@@ -205,8 +224,10 @@ class SyncChannel:
                     else:
                         self._on_eof()
                 else:
-                    left = deadline - monotonic()
-                    if left <= 0 or not wait_fd(self.fd, _POLLIN, left):
+                    # Out of time, still read what the kernel holds now (poll(0)): a timeout
+                    # of 0 takes a message that has arrived.
+                    left = max(0.0, deadline - monotonic())
+                    if not wait_fd(self.fd, _POLLIN, left):
                         raise TimeoutError(f"no message within {timeout} s")
                     self._read_once(0)
             return inbox.popleft()
@@ -351,12 +372,21 @@ class SyncChannel:
     def send(self, data: BytesLike) -> None:
         """Write one frame, blocking while the peer does not read.
 
+        An exception that interrupts the write (one raised by a signal handler,
+        ``KeyboardInterrupt``) propagates and leaves the write side broken: part of the frame
+        may be out, and the stream must never carry another frame after a cut one. Every later
+        ``send`` raises BrokenResourceError (``__cause__``: that exception).
+
         Raises:
+            TypeError: not a contiguous bytes-like object (nothing was written).
             PayloadTooLargeError: over the wire maximum.
             ClosedResourceError: this side closed or finished.
             BrokenResourceError: the channel broke.
         """
-        size = len(data) if type(data) is bytes else memoryview(data).nbytes
+        if type(data) is bytes:
+            size = len(data)
+        else:
+            data, size = payload_view(data)
         if size < SMALL_SEND:
             # The hot path: one allocation, one system call (os.write costs less than
             # socket.sendall; acquire/release less than ``with``). close() takes this lock
@@ -367,11 +397,15 @@ class SyncChannel:
             try:
                 if self._send_refused:
                     self._refuse_send()
-                written = _write(self.fd, frame)
-                if written != len(frame):
-                    self._sendall(frame[written:])
-            except OSError as exc:
-                self._write_broke(exc)
+                try:
+                    written = _write(self.fd, frame)
+                    if written != len(frame):
+                        self._sendall(frame[written:])
+                except OSError as exc:
+                    self._write_broke(exc)
+                except BaseException as exc:
+                    self._interrupted(exc)
+                    raise
             finally:
                 lock.release()
             return
@@ -381,17 +415,25 @@ class SyncChannel:
         with self._send_lock:
             if self._send_refused:
                 self._refuse_send()
-            sock = self._sock
             try:
-                sent = sock.sendmsg([header, data])
+                sent = self._sock.sendmsg([header, data])
                 if sent < HEADER_SIZE:
-                    sock.sendall(header[sent:])
+                    self._sendall(header[sent:])
                     sent = HEADER_SIZE
                 if sent < HEADER_SIZE + size:
-                    view = memoryview(data).cast("B")
-                    sock.sendall(view[sent - HEADER_SIZE :])
+                    self._sendall(memoryview(data)[sent - HEADER_SIZE :])
             except OSError as exc:
                 self._write_broke(exc)
+            except BaseException as exc:
+                self._interrupted(exc)
+                raise
+
+    def _interrupted(self, exc: BaseException) -> None:
+        # Whether any byte of the frame went out is unknowable here (the exception may come
+        # right after a partial write returned): the write side is broken either way.
+        if self._write_error is None:
+            self._write_error = exc
+            self._send_refused = True
 
     def _write(self, data: bytes) -> None:
         try:

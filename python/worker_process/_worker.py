@@ -12,6 +12,7 @@ from types import TracebackType
 
 from ._aio_channel import AsyncChannel
 from ._channel_fd import open_channel
+from ._checks import check_handshake_timeout
 from ._codec import Decoder, Encoder
 from ._errors import ClosedResourceError, HandshakeTimeoutError, WorkerProcessError
 from ._messages import MessageStream
@@ -52,14 +53,17 @@ async def connect(
         HandshakeByteError: the parent's first byte was not ``0x00``.
         TruncatedStreamError: the parent closed the channel before its handshake byte.
         HandshakeTimeoutError: no byte within ``handshake_timeout`` seconds.
+        ValueError: ``handshake_timeout`` is not a number ``>= 0`` (``math.inf``: no limit),
+            or ``max_message_size`` is out of range.
     """
     loop = asyncio.get_running_loop()
+    limit = check_handshake_timeout(handshake_timeout)
     decoder = Decoder(Role.WORKER, max_message_size=max_message_size)
     sock = open_channel()
     channel = AsyncChannel(sock, decoder, Encoder(Role.WORKER), loop=loop, hup_is_broken=True)
     channel.start()
     try:
-        await asyncio.wait_for(channel.wait_handshake(), handshake_timeout)
+        await asyncio.wait_for(channel.wait_handshake(), limit)
     except (TimeoutError, asyncio.TimeoutError):
         channel.close()
         raise HandshakeTimeoutError(

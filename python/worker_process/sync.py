@@ -31,6 +31,7 @@ import sys
 from time import monotonic
 
 from ._channel_fd import open_channel_raw
+from ._checks import check_handshake_timeout, check_start, check_timeout
 from ._codec import BytesLike, Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
@@ -51,7 +52,7 @@ from ._wire import MAX_PAYLOAD
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
     from typing import BinaryIO
 
@@ -63,6 +64,7 @@ __all__ = ["Connection", "Worker", "connect", "create_worker"]
 #: worker writing its last messages is not blocked by a parent that does not read them.
 WAIT_READ_LIMIT = 1 << 22
 _ALL = 1 << 62
+_INF = float("inf")
 
 
 def _describe_exit(returncode: int) -> str:
@@ -146,9 +148,11 @@ def create_worker(
 
     The parameters are those of the asyncio :func:`worker_process.create_worker`. With
     ``subprocess.PIPE``, :attr:`Worker.stdin` is a binary file to write to and
-    :attr:`Worker.stdout`/``stderr`` binary files to read from.
+    :attr:`Worker.stdout`/``stderr`` binary files to read from. Numbers follow the same rules
+    (and raise the same errors) as in the asyncio API.
 
     Raises:
+        ValueError: a time or ``max_message_size`` out of range (nothing was started).
         WorkerStartError: the program could not be started, or exited before the handshake
             (``returncode`` says how).
         HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
@@ -159,12 +163,13 @@ def create_worker(
     from ._spawn import start_worker  # the parent side only: a worker never imports it
 
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
+    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
     argv, mine, child = start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr,
     )
     worker = Worker(child, mine, decoder, argv, max_duration)
-    worker._handshake(handshake_timeout)
+    worker._handshake(handshake_limit)
     return worker
 
 
@@ -209,6 +214,7 @@ class Worker(_MessageStream):
         self.stdout = open(child.stdout, "rb") if child.stdout is not None else None  # noqa: SIM115
         self.stderr = open(child.stderr, "rb") if child.stderr is not None else None  # noqa: SIM115
         self._pidfd = os.pidfd_open(child.pid)
+        self._pidfd_users = 0  # wait() calls polling it: it is closed once none is left
         self._bind(SyncChannel(sock, decoder, Encoder(Role.PARENT)))
         self._channel.on_broken = self._on_broken
         with suppress(BrokenResourceError):
@@ -216,7 +222,7 @@ class Worker(_MessageStream):
 
     # -- start-up ----------------------------------------------------------------------------
 
-    def _handshake(self, timeout: float) -> None:
+    def _handshake(self, timeout: float | None) -> None:
         try:
             self._await_handshake(timeout)
         except BaseException:
@@ -228,9 +234,9 @@ class Worker(_MessageStream):
             self._duration_lock = lock
             _thread.start_new_thread(self._watch_duration, (lock, self._max_duration))
 
-    def _await_handshake(self, timeout: float) -> None:
+    def _await_handshake(self, timeout: float | None) -> None:
         channel = self._channel
-        deadline = monotonic() + timeout
+        deadline = monotonic() + (_INF if timeout is None else timeout)
         poller = select.poll()
         poller.register(channel.fd, select.POLLIN)
         poller.register(self._pidfd, select.POLLIN)
@@ -256,12 +262,12 @@ class Worker(_MessageStream):
                         returncode=self._returncode,
                     )
 
-    def _handshake_failed(self, err: BaseException | None, timeout: float) -> None:
+    def _handshake_failed(self, err: BaseException | None, timeout: float | None) -> None:
         if isinstance(err, ProtocolError) and not isinstance(err, TruncatedStreamError):
             raise err
         # The worker closed its end first: report how the process ended, if it did.
         try:
-            returncode = self.wait(min(timeout, 5.0))
+            returncode = self.wait(5.0 if timeout is None else min(timeout, 5.0))
         except TimeoutError:
             if isinstance(err, TruncatedStreamError):
                 raise err from None
@@ -335,6 +341,7 @@ class Worker(_MessageStream):
             if self._duration_lock is not None:
                 self._duration_lock.release()
                 self._duration_lock = None
+            self._drop_pidfd()
         # Everything the worker wrote before exiting is in the receive buffer now: read it,
         # so that a protocol error in it still decides the outcome.
         if not self._released:
@@ -349,14 +356,28 @@ class Worker(_MessageStream):
 
         Raises:
             TimeoutError: it did not exit within ``timeout`` seconds.
+            ValueError: ``timeout`` is not ``None`` or a number ``>= 0`` (``math.inf``: no
+                limit).
         """
+        if timeout is not None:
+            timeout = check_timeout("timeout", timeout)
+        with self._proc_lock:
+            self._pidfd_users += 1
+        try:
+            return self._wait(timeout)
+        finally:
+            with self._proc_lock:
+                self._pidfd_users -= 1
+                self._drop_pidfd()
+
+    def _wait(self, timeout: float | None) -> int:
         returncode = self._poll_exit()
         if returncode is not None:
             return returncode
         deadline = None if timeout is None else monotonic() + timeout
         channel = self._channel
         poller = select.poll()
-        poller.register(self._pidfd, select.POLLIN)
+        poller.register(self._pidfd, select.POLLIN)  # open: reaped, it has users (this one)
         reading = not self._released and not channel.read_done
         if reading:
             poller.register(channel.fd, select.POLLIN)
@@ -375,6 +396,22 @@ class Worker(_MessageStream):
             returncode = self._poll_exit()
             if returncode is not None:
                 return returncode
+
+    def _drop_pidfd(self) -> None:
+        # Called with _proc_lock held. Once the exit is collected the pidfd has no use left;
+        # it is closed as soon as no wait() polls it (never under a poller's feet).
+        if self._returncode is not None and self._pidfd_users == 0 and self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        # A worker dropped without close(): its pidfd must not leak (the process itself is
+        # left alone; its exit status goes to whoever reaps it). os.close is bound early:
+        # at interpreter exit the module's globals may be gone.
+        pidfd = getattr(self, "_pidfd", -1)
+        if pidfd >= 0:
+            self._pidfd = -1
+            _close(pidfd)
 
     def _wait_forever(self) -> int:
         while True:
@@ -437,7 +474,11 @@ class Worker(_MessageStream):
         up to ``timeout`` seconds for the worker to exit; then sends SIGTERM and waits
         ``timeout`` more; then SIGKILL. Does not raise for the worker's exit status: see
         :meth:`result`, :attr:`returncode`. Idempotent.
+
+        Raises:
+            ValueError: ``timeout`` is not a number ``>= 0`` (``math.inf``: no limit).
         """
+        timeout = check_timeout("timeout", timeout)
         with self._close_lock:
             if self._released:
                 return
@@ -550,11 +591,13 @@ def connect(
         HandshakeByteError: the parent's first byte was not ``0x00``.
         TruncatedStreamError: the parent closed the channel before its handshake byte.
         HandshakeTimeoutError: no byte within ``handshake_timeout`` seconds.
+        ValueError: as the asyncio ``connect``.
     """
+    limit = check_handshake_timeout(handshake_timeout)
     decoder = Decoder(Role.WORKER, max_message_size=max_message_size)
     channel = SyncChannel(open_channel_raw(), decoder, Encoder(Role.WORKER), hup_is_broken=True)
     try:
-        deadline = monotonic() + handshake_timeout
+        deadline = monotonic() + (_INF if limit is None else limit)
         while not channel.handshake_done:
             err = channel.read_error
             if isinstance(err, ProtocolError):
