@@ -6,19 +6,16 @@ quick succession after it are appended to a buffer written at the end of the loo
 (one ``send``/``sendmsg`` for many frames), so a sender that never waits pays no syscall per
 message. Large payloads are not copied: they go out with ``sendmsg`` next to their header.
 Reads land in the decoder's buffer and whole batches of frames are parsed per ``recv_into``.
-A payload of ``BULK_PAYLOAD`` bytes or more is received by a short-lived thread with one
-blocking ``recv(n, MSG_WAITALL)``, straight into the ``bytes`` object that is delivered (no
-copy, no second buffer of its size); the loop keeps running meanwhile. That is why the socket
-stays in blocking mode and every call the loop makes on it passes ``MSG_DONTWAIT``.
+A payload of ``BULK_PAYLOAD`` bytes or more is received by a thread (:mod:`._aio_bulk`),
+straight into the ``bytes`` object that is delivered; the loop keeps running meanwhile and
+never waits for that thread.
 
 Both directions are bounded: ``send`` waits while more than ``WRITE_HIGH_WATER`` bytes are
 queued, and reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait
 for a consumer, so a slow peer exerts back-pressure instead of growing memory.
 """
-
 from __future__ import annotations
 
-import _thread
 import asyncio
 import contextlib
 import errno
@@ -27,15 +24,14 @@ import inspect
 import itertools
 import select
 import socket
-import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic as _monotonic
 from typing import Any
 
+from ._aio_bulk import BulkReader
 from ._codec import (
     LARGE_PAYLOAD,
-    PREALLOCATE,
     BytesLike,
     Decoder,
     DecoderState,
@@ -46,30 +42,21 @@ from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
     EndOfStream,
+    PeerGoneError,
     ProtocolError,
-    WorkerProcessError,
 )
 
 WRITE_HIGH_WATER = 1 << 18
 READ_HIGH_WATER = 1 << 22
 READ_LOW_WATER = 1 << 20
-#: Payloads at least this long are received in a thread, straight into their ``bytes``.
-BULK_PAYLOAD = 1 << 20
 #: A frame sent this long (seconds) or more after the end of the last write made from
 #: ``send()`` itself is written at once too; one sent sooner is coalesced with the others sent
 #: in the same loop iteration.
 IMMEDIATE_GAP = 20e-6
 _DONTWAIT = socket.MSG_DONTWAIT
-_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
-_HEADER = struct.Struct(">L")
 _IOV_MAX = 512
 
 MessageHandler = Callable[[bytes], object]
-
-
-class PeerGoneError(WorkerProcessError):
-    """The peer closed both directions of the channel (its process is gone) instead of
-    ending its stream with a half-close."""
 
 
 class AsyncChannel:
@@ -90,7 +77,7 @@ class AsyncChannel:
         loop: asyncio.AbstractEventLoop,
         hup_is_broken: bool = False,
     ) -> None:
-        sock.setblocking(True)  # the loop passes MSG_DONTWAIT; a bulk read blocks in a thread
+        sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
         self._loop = loop
@@ -107,12 +94,10 @@ class AsyncChannel:
         self._paused = False
         self._eof = False
         self._read_error: BaseException | None = None
-        self._bulk: int | None = None  # the length of the payload a bulk read receives
-        self._bulk_reader: _BulkReader | None = None
+        self._bulk = BulkReader(sock, loop.call_soon_threadsafe, self._end_bulk)
         # Peek at the next header at a frame boundary only when a large payload may follow:
         # first, after a large payload, after a read that filled the buffer.
         self._peek_next = True
-        self._peek_buf = bytearray(4)
         self._onmessage: MessageHandler | None = None
         self._dispatching = False
         self._ended_waiters: list[asyncio.Future[None]] = []
@@ -157,20 +142,7 @@ class AsyncChannel:
         self._fail_writers(err)
         self._wake_reader()
         self._wake_ended()
-        self._release_socket()
-
-    def _release_socket(self) -> None:
-        reader = self._bulk_reader
-        if reader is not None:
-            self._bulk_reader = None
-            if self._bulk is not None:
-                # Wake the bulk reader (its recv returns) and let it finish before the
-                # descriptor is closed, so that it never reads a reused descriptor number.
-                with contextlib.suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                reader.wait(5.0)
-            reader.stop()
-        self._sock.close()
+        self._bulk.close()  # closes the socket, now or once a bulk read returns
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -199,7 +171,7 @@ class AsyncChannel:
     # -- reading -----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
-        if not self._reading and not self.read_done and self._bulk is None:
+        if not self._reading and not self.read_done and not self._bulk.active:
             self._loop.add_reader(self._fd, self._on_readable)
             self._reading = True
 
@@ -212,7 +184,8 @@ class AsyncChannel:
         decoder = self._decoder
         if self._peek_next and decoder.buffered == 0 and decoder.state is DecoderState.FRAMES:
             self._peek_next = False
-            if self._start_bulk():
+            if self._bulk.try_start(decoder.max_message_size):
+                self._stop_reading()
                 return
         try:
             buffer = decoder.get_buffer()  # may grow a large payload's buffer: MemoryError
@@ -245,69 +218,40 @@ class AsyncChannel:
             except ProtocolError as exc:
                 self._break(exc)
 
-    # A bulk read: at a frame boundary, a peek at the next header tells whether its payload is
-    # large; if so, the channel's bulk thread receives it with one blocking
-    # recv(n, MSG_WAITALL) (a ``bytes`` of exactly its size, filled by the kernel), while the
-    # loop stops reading the socket.
-
-    def _start_bulk(self) -> bool:
-        head = self._peek_buf
-        try:
-            if self._sock.recv_into(head, 4, _PEEK) < 4:
-                return False
-        except OSError:
-            return False  # the normal path reports it
-        (length,) = _HEADER.unpack(head)
-        if length < BULK_PAYLOAD or length > min(self._decoder.max_message_size, PREALLOCATE):
-            # Over PREALLOCATE, a header alone must not reserve its announced length (spec,
-            # Limits): the decoder takes the frame, growing its buffer as bytes arrive.
-            return False
-        self._sock.recv(4, _DONTWAIT)  # the header: it is there, it was just peeked at
-        self._stop_reading()
-        reader = self._bulk_reader
-        if reader is None:
-            reader = self._bulk_reader = _BulkReader(self._sock, self._loop, self._end_bulk)
-        self._bulk = length
-        reader.start(length)
-        return True
-
-    def _end_bulk(self, wait: bool) -> bool:
-        """Take the bulk read's result (waiting briefly for it if ``wait``); return False if
-        it is still running."""
-        length = self._bulk
-        reader = self._bulk_reader
-        if length is None or reader is None:
-            return True
-        if not reader.wait(0.05 if wait else 0.0):
-            return False
-        self._bulk = None
-        data, error = reader.take()
+    def _end_bulk(self, restart: bool = True) -> bool:
+        """Take a bulk read's payload if it is in (the thread's ``on_done``; also called at
+        the peer's exit); return False if it is still being received. ``restart``: resume
+        reading the socket afterwards."""
+        result = self._bulk.take()
+        if result is None:
+            return not self._bulk.active
         if self._closed:
             return True
-        if error is not None:
-            self._break(error)
-        elif len(data) == length:
+        if result.error is not None:
+            self._break(result.error)
+            return True
+        if result.complete:
             self._peek_next = True
-            self._deliver([data], may_pause=False)
+            self._deliver([result.data], may_pause=False)
             if self._inbox_bytes > READ_HIGH_WATER:
                 self._paused = True
                 return True
         else:
             # Cut short (end of stream, a signal): the decoder takes the frame from here.
             try:
-                self._deliver(self._decoder.feed_payloads(_HEADER.pack(length) + data))
+                self._deliver(self._decoder.feed_payloads(result.header + result.data))
             except ProtocolError as exc:
                 self._break(exc)
                 return True
-        if not wait:
+        if restart:
             self._start_reading()
         return True
 
     def read_available(self) -> None:
         """Read and deliver everything the kernel holds now, without waiting (used once the
         peer process has exited, so that nothing it wrote is left unread)."""
-        if not self._end_bulk(True):
-            return  # still receiving a large payload (its writer's socket is still open)
+        if not self._end_bulk(restart=False):
+            return  # still receiving a large payload: the bulk reader delivers it later
         was_paused = self._paused
         if was_paused:
             self._paused = False
@@ -721,7 +665,7 @@ class AsyncChannel:
         if self._write_error is None:
             self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
-        self._release_socket()
+        self._bulk.close()
 
     # -- breaking ----------------------------------------------------------------------------
 
@@ -741,69 +685,15 @@ class AsyncChannel:
 
     @property
     def read_error(self) -> BaseException | None:
+        """Why the read side broke, if it did."""
         return self._read_error
 
+    @property
+    def write_error(self) -> BaseException | None:
+        """Why the write side broke, if it did."""
+        return self._write_error
 
-class _BulkReader:
-    """The thread that receives a channel's large payloads, one at a time: the same thread
-    every time, so that the memory of a payload its consumer freed is reused for the next one
-    (a new thread may be given another malloc arena, where the freed memory stays resident:
-    twice the payload's size in RSS)."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        loop: asyncio.AbstractEventLoop,
-        on_done: Callable[[bool], object],
-    ) -> None:
-        self._sock = sock
-        self._loop = loop
-        self._on_done = on_done
-        self._go = _thread.allocate_lock()
-        self._go.acquire()
-        self._idle = _thread.allocate_lock()  # held while a payload is being received
-        self._length = 0
-        self._stopping = False
-        self._result: tuple[bytes, OSError | None] = (b"", None)
-        _thread.start_new_thread(self._run, ())
-
-    def start(self, length: int) -> None:
-        self._idle.acquire()
-        self._length = length
-        self._go.release()
-
-    def wait(self, timeout: float) -> bool:
-        """Whether the current payload is in (waiting at most ``timeout`` seconds)."""
-        if not self._idle.acquire(timeout > 0, timeout if timeout > 0 else -1):
-            return False
-        self._idle.release()
-        return True
-
-    def take(self) -> tuple[bytes, OSError | None]:
-        result, self._result = self._result, (b"", None)
-        return result
-
-    def stop(self) -> None:
-        self._stopping = True
-        with contextlib.suppress(RuntimeError):  # already released: it is about to look
-            self._go.release()
-
-    def _run(self) -> None:
-        while True:
-            self._go.acquire()
-            if self._stopping:
-                return
-            try:
-                self._result = (self._sock.recv(self._length, socket.MSG_WAITALL), None)
-            except OSError as exc:
-                self._result = (b"", exc)
-            except MemoryError:
-                # The announced length cannot be reserved at once (address-space limit,
-                # strict overcommit): no byte was read; the decoder takes the frame, growing
-                # its buffer only as bytes arrive.
-                self._result = (b"", None)
-            self._idle.release()
-            if self._stopping:
-                return
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(self._on_done, False)
+    @property
+    def handshake_done(self) -> bool:
+        """Whether the peer's handshake byte arrived (and was right)."""
+        return self._decoder.handshake_done

@@ -47,6 +47,13 @@ SCRATCH_SIZE: Final = 1 << 18
 BytesLike = bytes | bytearray | memoryview
 
 
+def frame_length(header: BytesLike) -> int:
+    """The payload length a frame's 4 header bytes announce (``header`` holds at least
+    those; the length is not checked against any limit)."""
+    length: int = _unpack_header(header)[0]
+    return length
+
+
 def payload_view(data: BytesLike) -> tuple[BytesLike, int]:
     """A payload handed to ``send``, checked before any byte of its frame is queued or
     written: ``(payload, size)``, where a ``memoryview`` is recast to unsigned bytes (so that

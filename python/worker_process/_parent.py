@@ -15,30 +15,17 @@ from ._checks import check_start, check_timeout
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
-    HandshakeTimeoutError,
-    MaxDurationExceededError,
-    RemoteProtocolError,
     TruncatedStreamError,
-    WorkerExitError,
     WorkerProcessError,
     WorkerStartError,
 )
 from ._messages import MessageStream
+from ._outcome import ExitRules, describe_exit
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Worker", "create_worker"]
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
 
 
 async def create_worker(
@@ -126,8 +113,7 @@ class Worker(MessageStream):
         self.args = argv
         self._child = child
         self._returncode: int | None = None
-        self._kill_reason: WorkerProcessError | None = None
-        self._max_duration = max_duration
+        self._rules = ExitRules(argv, max_duration)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_task: asyncio.Task[None] | None = None
         self.lifetime = loop.create_future()
@@ -150,8 +136,9 @@ class Worker(MessageStream):
         except BaseException:
             await self._abort()
             raise
-        if self._max_duration is not None and self._returncode is None:
-            self._deadline = self._loop.call_later(self._max_duration, self._on_max_duration)
+        limit = self._rules.max_duration
+        if limit is not None and self._returncode is None:
+            self._deadline = self._loop.call_later(limit, self._on_max_duration)
 
     async def _await_handshake(self, timeout: float | None) -> None:
         handshake = self._loop.create_task(self._channel.wait_handshake())
@@ -173,10 +160,7 @@ class Worker(MessageStream):
                 # The worker closed its end first: report how the process ended, if it did.
                 await self._wait_exit(5.0 if timeout is None else min(timeout, 5.0))
                 if self._returncode is not None:
-                    raise WorkerStartError(
-                        f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
-                        " handshake", returncode=self._returncode
-                    ) from exc
+                    raise self._rules.exited_before_handshake(self._returncode) from exc
                 raise WorkerStartError(
                     f"worker {self.args!r} closed the channel before the handshake; it was"
                     " killed"
@@ -185,16 +169,12 @@ class Worker(MessageStream):
         if self._exited in done:
             # Exited; what it wrote is still readable.
             self._channel.read_available()
-            if self._channel._decoder.handshake_done:
+            if self._channel.handshake_done:
                 return
             assert self._returncode is not None
-            raise WorkerStartError(
-                f"worker {self.args!r} {_describe_exit(self._returncode)} before the handshake",
-                returncode=self._returncode,
-            )
-        raise HandshakeTimeoutError(
-            f"worker {self.args!r} sent no handshake byte within {timeout} s; it was killed"
-        )
+            raise self._rules.exited_before_handshake(self._returncode)
+        assert timeout is not None
+        raise self._rules.handshake_timed_out(timeout)
 
     async def _connect_pipes(self) -> None:
         child, loop = self._child, self._loop
@@ -267,44 +247,19 @@ class Worker(MessageStream):
     def _settle_lifetime(self, returncode: int) -> None:
         if self.lifetime.done():
             return
-        reason = self._kill_reason
-        if reason is not None:
-            if isinstance(reason, MaxDurationExceededError):
-                reason = MaxDurationExceededError(
-                    str(reason), returncode=returncode, max_duration=reason.max_duration
-                )
-            self.lifetime.set_exception(reason)
-        elif returncode == 0:
+        error = self._rules.outcome(returncode)
+        if error is None:
             self.lifetime.set_result(None)
         else:
-            self.lifetime.set_exception(
-                WorkerExitError(
-                    f"worker {self.args!r} {_describe_exit(returncode)}", returncode=returncode
-                )
-            )
+            self.lifetime.set_exception(error)
 
     def _on_max_duration(self) -> None:
         self._deadline = None
-        if self._returncode is None and self._kill_reason is None:
-            assert self._max_duration is not None
-            self._kill_reason = MaxDurationExceededError(
-                f"worker {self.args!r} ran longer than max_duration={self._max_duration} s"
-                " and was killed",
-                returncode=-_signal.SIGKILL,
-                max_duration=self._max_duration,
-            )
+        if self._returncode is None and self._rules.ran_too_long():
             self.kill(_signal.SIGKILL)
 
     def _on_broken(self, exc: BaseException) -> None:
-        # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
-        # (the worker closed or died) is left to the exit status. The error may be found only
-        # after the exit (reading what the worker left, e.g. while reading was paused): it
-        # still decides ``lifetime``, whichever of the two the loop noticed first.
-        if isinstance(exc, RemoteProtocolError):
-            if self._kill_reason is None:
-                broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
-                broken.__cause__ = exc
-                self._kill_reason = broken
+        if self._rules.channel_broke(exc):
             self.kill(_signal.SIGKILL)
 
     async def _wait_exit(self, timeout: float) -> bool:
@@ -377,6 +332,6 @@ class Worker(MessageStream):
         await self.close()
 
     def __repr__(self) -> str:
-        state = "running" if self._returncode is None else _describe_exit(self._returncode)
+        state = "running" if self._returncode is None else describe_exit(self._returncode)
         return f"<Worker pid={self.pid} {state} args={self.args!r}>"
 

@@ -37,8 +37,8 @@ from ._errors import (
     ClosedResourceError,
     EndOfStream,
     PayloadTooLargeError,
+    PeerGoneError,
     ProtocolError,
-    WorkerProcessError,
 )
 from ._wire import HEADER_FORMAT, HEADER_SIZE, MAX_PAYLOAD
 
@@ -46,7 +46,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["PeerGoneError", "SyncChannel", "poll_ms", "suppress", "wait_fd"]
+__all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 
 #: Payloads shorter than this are joined to their header and written with one ``sendall``;
 #: longer ones go out with ``sendmsg([header, payload])`` (no copy).
@@ -65,11 +65,6 @@ _HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
 _INF = float("inf")
 #: Longer poll() timeouts (about 24 days) are waited as "no limit".
 _POLL_MAX = (2**31 - 1) / 1000
-
-
-class PeerGoneError(WorkerProcessError):
-    """The peer released its whole socket (its process is gone) instead of ending its stream
-    with a half-close."""
 
 
 class suppress:
@@ -155,7 +150,13 @@ class SyncChannel:
 
     @property
     def read_error(self) -> BaseException | None:
+        """Why the read side broke, if it did."""
         return self._read_error
+
+    @property
+    def write_error(self) -> BaseException | None:
+        """Why the write side broke (or what interrupted a send), if it did."""
+        return self._write_error
 
     @property
     def handshake_done(self) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
-import sys
 import weakref
 from types import TracebackType
 
@@ -16,20 +14,11 @@ from ._checks import check_handshake_timeout
 from ._codec import Decoder, Encoder
 from ._errors import ClosedResourceError, HandshakeTimeoutError, WorkerProcessError
 from ._messages import MessageStream
+from ._outcome import report_broken_and_exit
 from ._roles import Role
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Connection", "connect", "report_broken_and_exit"]
-
-
-def report_broken_and_exit(exc: BaseException) -> None:
-    """The original's rule for a worker whose channel broke: say why on stderr, exit 1."""
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-    with contextlib.suppress(Exception):
-        sys.stderr.write(f"worker-process: channel to the parent broke: {exc}\n")
-        sys.stderr.flush()
-    os._exit(1)
 
 
 async def connect(
@@ -90,7 +79,7 @@ class Connection(MessageStream):
             channel.on_broken = report_broken_and_exit
             # The channel may have broken between the handshake and now (bad bytes in the
             # handshake's own chunk, the parent gone at once), before the hook was set.
-            broken = channel.read_error or channel._write_error
+            broken = channel.read_error or channel.write_error
             if broken is not None:
                 report_broken_and_exit(broken)
         # A worker that returns without finish() still gets what it queued out (bounded).

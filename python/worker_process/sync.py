@@ -27,7 +27,6 @@ import _thread
 import os
 import select
 import signal as _signal
-import sys
 from time import monotonic
 
 from ._channel_fd import open_channel_raw
@@ -37,16 +36,14 @@ from ._errors import (
     BrokenResourceError,
     EndOfStream,
     HandshakeTimeoutError,
-    MaxDurationExceededError,
+    PeerGoneError,
     ProtocolError,
-    RemoteProtocolError,
     TruncatedStreamError,
-    WorkerExitError,
     WorkerProcessError,
-    WorkerStartError,
 )
+from ._outcome import ExitRules, describe_exit, report_broken_and_exit
 from ._roles import Role
-from ._sync_channel import PeerGoneError, SyncChannel, poll_ms, suppress, wait_fd
+from ._sync_channel import SyncChannel, poll_ms, suppress, wait_fd
 from ._wire import MAX_PAYLOAD
 
 TYPE_CHECKING = False
@@ -65,16 +62,6 @@ __all__ = ["Connection", "Worker", "connect", "create_worker"]
 WAIT_READ_LIMIT = 1 << 22
 _ALL = 1 << 62
 _INF = float("inf")
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
 
 
 class _MessageStream:
@@ -203,9 +190,8 @@ class Worker(_MessageStream):
         self.pid = child.pid
         self.args = argv
         self._returncode: int | None = None
-        self._kill_reason: WorkerProcessError | None = None
+        self._rules = ExitRules(argv, max_duration)  # under _proc_lock
         self._outcome: WorkerProcessError | None = None
-        self._max_duration = max_duration
         self._proc_lock = _thread.allocate_lock()  # returncode, pidfd, kill_reason
         self._close_lock = _thread.RLock()
         self._released = False
@@ -228,11 +214,12 @@ class Worker(_MessageStream):
         except BaseException:
             self._abort()
             raise
-        if self._max_duration is not None and self._returncode is None:
+        limit = self._rules.max_duration
+        if limit is not None and self._returncode is None:
             lock = _thread.allocate_lock()
             lock.acquire()
             self._duration_lock = lock
-            _thread.start_new_thread(self._watch_duration, (lock, self._max_duration))
+            _thread.start_new_thread(self._watch_duration, (lock, limit))
 
     def _await_handshake(self, timeout: float | None) -> None:
         channel = self._channel
@@ -245,10 +232,8 @@ class Worker(_MessageStream):
                 self._handshake_failed(channel.read_error, timeout)
             left = deadline - monotonic()
             if left <= 0:
-                raise HandshakeTimeoutError(
-                    f"worker {self.args!r} sent no handshake byte within {timeout} s;"
-                    " it was killed"
-                )
+                assert timeout is not None
+                raise self._rules.handshake_timed_out(timeout)
             for fd, _ in poller.poll(poll_ms(left)):
                 if fd == channel.fd:
                     channel.read_available(_ALL)
@@ -256,11 +241,7 @@ class Worker(_MessageStream):
                     if channel.handshake_done:
                         return
                     assert self._returncode is not None
-                    raise WorkerStartError(
-                        f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
-                        " handshake",
-                        returncode=self._returncode,
-                    )
+                    raise self._rules.exited_before_handshake(self._returncode)
 
     def _handshake_failed(self, err: BaseException | None, timeout: float | None) -> None:
         if isinstance(err, ProtocolError) and not isinstance(err, TruncatedStreamError):
@@ -272,10 +253,7 @@ class Worker(_MessageStream):
             if isinstance(err, TruncatedStreamError):
                 raise err from None
             raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise WorkerStartError(
-            f"worker {self.args!r} {_describe_exit(returncode)} before the handshake",
-            returncode=returncode,
-        ) from err
+        raise self._rules.exited_before_handshake(returncode) from err
 
     def _abort(self) -> None:
         """Kill, reap and release everything (a failed start)."""
@@ -288,27 +266,15 @@ class Worker(_MessageStream):
             self._on_max_duration()
 
     def _on_max_duration(self) -> None:
-        assert self._max_duration is not None
         with self._proc_lock:
-            if self._returncode is not None or self._kill_reason is not None:
-                return
-            self._kill_reason = MaxDurationExceededError(
-                f"worker {self.args!r} ran longer than max_duration={self._max_duration} s"
-                " and was killed",
-                returncode=-_signal.SIGKILL,
-                max_duration=self._max_duration,
-            )
-        self.kill(_signal.SIGKILL)
+            kill = self._returncode is None and self._rules.ran_too_long()
+        if kill:
+            self.kill(_signal.SIGKILL)
 
     def _on_broken(self, exc: BaseException) -> None:
-        # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
-        # (the worker closed or died) is left to the exit status.
-        if isinstance(exc, RemoteProtocolError):
-            with self._proc_lock:
-                if self._kill_reason is None:
-                    broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
-                    broken.__cause__ = exc
-                    self._kill_reason = broken
+        with self._proc_lock:
+            kill = self._rules.channel_broke(exc)
+        if kill:
             self.kill(_signal.SIGKILL)
 
     # -- the process -------------------------------------------------------------------------
@@ -449,19 +415,7 @@ class Worker(_MessageStream):
         with self._proc_lock:
             outcome = self._outcome
             if outcome is None:
-                reason = self._kill_reason
-                if isinstance(reason, MaxDurationExceededError):
-                    outcome = MaxDurationExceededError(
-                        str(reason), returncode=returncode, max_duration=reason.max_duration
-                    )
-                elif reason is not None:
-                    outcome = reason
-                elif returncode != 0:
-                    outcome = WorkerExitError(
-                        f"worker {self.args!r} {_describe_exit(returncode)}",
-                        returncode=returncode,
-                    )
-                self._outcome = outcome
+                outcome = self._outcome = self._rules.outcome(returncode)
         if outcome is not None:
             raise outcome
 
@@ -533,21 +487,11 @@ class Worker(_MessageStream):
 
     def __repr__(self) -> str:
         returncode = self._returncode
-        state = "running" if returncode is None else _describe_exit(returncode)
+        state = "running" if returncode is None else describe_exit(returncode)
         return f"<Worker pid={self.pid} {state} args={self.args!r}>"
 
 
 # --- worker -------------------------------------------------------------------------------------
-
-
-def _report_broken_and_exit(exc: BaseException) -> None:
-    """The original's rule for a worker whose channel broke: say why on stderr, exit 1."""
-    with suppress(Exception):
-        sys.stdout.flush()
-    with suppress(Exception):
-        sys.stderr.write(f"worker-process: channel to the parent broke: {exc}\n")
-        sys.stderr.flush()
-    os._exit(1)
 
 
 def _watch_hangup(channel: SyncChannel) -> None:
@@ -633,12 +577,12 @@ class Connection(_MessageStream):
         """Internal: use ``connect()``."""
         self._bind(channel)
         if exit_on_broken:
-            channel.on_broken = _report_broken_and_exit
+            channel.on_broken = report_broken_and_exit
             # The channel may have broken before the hook was set (bad bytes in the
             # handshake's own chunk, the parent gone before our handshake byte).
-            broken = channel.read_error or channel._write_error
+            broken = channel.read_error or channel.write_error
             if broken is not None:
-                _report_broken_and_exit(broken)
+                report_broken_and_exit(broken)
             _thread.start_new_thread(_watch_hangup, (channel,))
 
     def finish(self) -> None:
