@@ -38,11 +38,10 @@ from ._codec import (
     Encoder,
     payload_view,
 )
+from ._core import ChannelCore, ReadState, WriteState
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
-    EndOfStream,
-    PeerGoneError,
     ProtocolError,
 )
 
@@ -54,6 +53,8 @@ READ_LOW_WATER = 1 << 20
 #: in the same loop iteration.
 IMMEDIATE_GAP = 20e-6
 _DONTWAIT = socket.MSG_DONTWAIT
+_HANDSHAKING = ReadState.HANDSHAKE
+_OPEN = WriteState.OPEN
 _IOV_MAX = 512
 
 MessageHandler = Callable[[bytes], object]
@@ -83,7 +84,7 @@ class AsyncChannel:
         self._loop = loop
         self._decoder = decoder
         self._encoder = encoder
-        self._hup_is_broken = hup_is_broken
+        self._core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side
         self._inbox: deque[bytes] = deque()
@@ -92,8 +93,6 @@ class AsyncChannel:
         self._handshake_waiter: asyncio.Future[None] | None = None
         self._reading = False
         self._paused = False
-        self._eof = False
-        self._read_error: BaseException | None = None
         self._bulk = BulkReader(sock, loop.call_soon_threadsafe, self._end_bulk)
         # Peek at the next header at a frame boundary only when a large payload may follow:
         # first, after a large payload, after a read that filled the buffer.
@@ -111,10 +110,6 @@ class AsyncChannel:
         self._flush_scheduled = False
         self._last_immediate = -1.0  # when a frame was last written from send() itself
         self._writing = False
-        self._write_error: BaseException | None = None
-        self._shutdown_requested = False
-        self._write_shut = False
-        self._closed = False
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -124,18 +119,17 @@ class AsyncChannel:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._core.closed
 
     @property
     def read_done(self) -> bool:
         """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._eof or self._read_error is not None or self._closed
+        return self._core.read_done
 
     def close(self) -> None:
         """Close the socket at once; pending sends fail with ClosedResourceError."""
-        if self._closed:
+        if not self._core.close():
             return
-        self._closed = True
         self._stop_reading()
         self._stop_writing()
         err = ClosedResourceError("the channel was closed")
@@ -150,6 +144,7 @@ class AsyncChannel:
         """Queue this side's handshake byte and write it at once."""
         self._small += self._encoder.handshake()
         self._queued += 1
+        self._core.handshake_sent()
         self._flush()
 
     async def wait_handshake(self) -> None:
@@ -166,7 +161,9 @@ class AsyncChannel:
             finally:
                 self._handshake_waiter = None
         if not self._decoder.handshake_done:
-            self._raise_read_error(handshake=True)
+            err = self._core.handshake_error()
+            assert err is not None  # the read side is done
+            raise err
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -203,9 +200,8 @@ class AsyncChannel:
         except (ProtocolError, MemoryError) as exc:
             self._break(exc)
             return
-        waiter = self._handshake_waiter
-        if waiter is not None and decoder.handshake_done and not waiter.done():
-            waiter.set_result(None)
+        if self._core.read_state is _HANDSHAKING and decoder.handshake_done:
+            self._handshake_received()
         if n == len(buffer):
             self._peek_next = True
         if payloads:
@@ -225,7 +221,7 @@ class AsyncChannel:
         result = self._bulk.take()
         if result is None:
             return not self._bulk.active
-        if self._closed:
+        if self._core.closed:
             return True
         if result.error is not None:
             self._break(result.error)
@@ -271,11 +267,19 @@ class AsyncChannel:
             except (ProtocolError, MemoryError) as exc:
                 self._break(exc)
                 break
+            if self._core.read_state is _HANDSHAKING and self._decoder.handshake_done:
+                self._handshake_received()
             if payloads:
                 self._deliver(payloads, may_pause=False)
         if was_paused and not self.read_done and self._inbox_bytes > READ_LOW_WATER:
             self._paused = True
             self._stop_reading()
+
+    def _handshake_received(self) -> None:
+        self._core.handshake_received()
+        waiter = self._handshake_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _on_eof(self) -> None:
         self._stop_reading()
@@ -284,14 +288,10 @@ class AsyncChannel:
         except ProtocolError as exc:
             self._break(exc)
             return
-        # Once this side shut its write side, the peer's half-close raises POLLHUP too: a
-        # finished worker takes any end of stream as clean.
-        if self._hup_is_broken and not self._write_shut and self._peer_hung_up():
-            self._break(PeerGoneError("the parent closed the channel without finishing (gone)"))
+        gone = self._core.stream_ended(self._peer_hung_up)
+        if gone is not None:
+            self._read_broke(gone)
             return
-        self._eof = True
-        if self._handshake_waiter is not None and not self._handshake_waiter.done():
-            self._handshake_waiter.set_result(None)
         self._wake_reader()
         self._maybe_ended()
 
@@ -405,12 +405,9 @@ class AsyncChannel:
         while True:
             if self._inbox:
                 return self._take()
-            if self._closed:
-                raise ClosedResourceError("the channel was closed")
-            if self._read_error is not None:
-                self._raise_read_error()
-            if self._eof:
-                raise EndOfStream("the peer ended its stream")
+            err = self._core.recv_error()
+            if err is not None:
+                raise err
             if self._recv_waiter is not None and not self._recv_waiter.done():
                 raise RuntimeError("recv() is already being awaited by another task")
             waiter = self._recv_waiter = self._loop.create_future()
@@ -421,16 +418,6 @@ class AsyncChannel:
                 # behind: the next recv() would take it for another task's.
                 if self._recv_waiter is waiter:
                     self._recv_waiter = None
-
-    def _raise_read_error(self, *, handshake: bool = False) -> None:
-        err = self._read_error
-        if handshake and isinstance(err, ProtocolError):
-            raise err
-        if err is None:
-            if self._closed:
-                raise ClosedResourceError("the channel was closed")
-            raise EndOfStream("the peer ended its stream")
-        raise BrokenResourceError(f"the channel broke: {err}") from err
 
     def _all_read(self) -> bool:
         # With a handler, "read" means handed to it; without one, queued for recv().
@@ -459,23 +446,11 @@ class AsyncChannel:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _raise_if_failed(self) -> None:
-        if self._closed:
-            raise ClosedResourceError("the channel was closed")
-        if self._write_error is not None:
-            raise BrokenResourceError(
-                f"the channel broke: {self._write_error}"
-            ) from self._write_error
-
-    def _check_writable(self) -> None:
-        self._raise_if_failed()
-        if self._shutdown_requested:
-            raise ClosedResourceError("this side already finished its stream")
-
     def _enqueue(self, data: BytesLike) -> tuple[int, bool]:
         """Queue one frame; return the byte count it ends at and whether the caller must wait
         for it to be written out entirely (a large mutable payload)."""
-        self._check_writable()
+        if self._core.write_state is not _OPEN:
+            raise self._core.send_error()  # type: ignore[misc]
         data, size = payload_view(data)  # before anything is queued: a refusal writes nothing
         header = self._encoder.header(size)
         if size < LARGE_PAYLOAD:
@@ -523,7 +498,9 @@ class AsyncChannel:
     async def _wait_written(self, target: int) -> None:
         # A write that failed before this waiter existed must fail it too, not leave it
         # waiting for bytes that will never be written.
-        self._raise_if_failed()
+        err = self._core.flush_error()
+        if err is not None:
+            raise err
         fut: asyncio.Future[None] = self._loop.create_future()
         heapq.heappush(self._write_waiters, (target, next(self._seq), fut))
         await fut
@@ -539,10 +516,8 @@ class AsyncChannel:
                 self._flush()
             if self._written < self._queued:
                 await self._wait_written(self._queued)
-        if self._write_error is not None:
-            raise BrokenResourceError(
-                f"the channel broke: {self._write_error}"
-            ) from self._write_error
+        if self._core.write_state is WriteState.BROKEN:
+            raise self._core.flush_error()  # type: ignore[misc]
 
     async def finish(self) -> None:
         """Write everything queued, then shut down the write side (end of stream).
@@ -552,16 +527,16 @@ class AsyncChannel:
             BrokenResourceError: the channel broke before everything was written.
             ClosedResourceError: the channel was closed.
         """
-        if self._closed:
+        if self._core.closed:
             raise ClosedResourceError("the channel was closed")
-        self._shutdown_requested = True
+        self._core.finish_requested()
         await self.drain()
         self._shutdown_write()
 
     def _shutdown_write(self) -> None:
-        if self._write_shut or self._closed:
+        if not self._core.writing:
             return
-        self._write_shut = True
+        self._core.write_shut()
         try:
             self._encoder.end()
             self._sock.shutdown(socket.SHUT_WR)
@@ -570,7 +545,7 @@ class AsyncChannel:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._closed or self._write_error is not None:
+        if not self._core.writing:
             return
         if self._small:
             self._chunks.append(self._small)
@@ -627,9 +602,8 @@ class AsyncChannel:
                 fut.exception()  # a sender that gave up waiting must not leave it unretrieved
 
     def _write_broke(self, exc: OSError) -> None:
-        if self._write_error is not None:
+        if not self._core.write_failed(exc):
             return
-        self._write_error = exc
         self._stop_writing()
         self._chunks.clear()
         self._small = bytearray()
@@ -642,7 +616,7 @@ class AsyncChannel:
     def flush_blocking(self, timeout: float) -> None:
         """Write what is still queued, blocking for at most ``timeout`` seconds in all (used
         at interpreter exit, when no loop runs any more). Never raises."""
-        if self._closed or self._write_error is not None:
+        if not self._core.writing:
             return
         if self._small:
             self._chunks.append(self._small)
@@ -654,26 +628,26 @@ class AsyncChannel:
             for chunk in self._chunks:
                 self._sock.sendall(chunk)
             self._chunks.clear()
-            if self._shutdown_requested:
+            if self._core.write_state is WriteState.FINISHING:
                 self._sock.shutdown(socket.SHUT_WR)
 
     def release_after_peer_exit(self) -> None:
         """The peer process exited and its stream was read to the end: free the socket.
         Messages already received can still be taken; sends fail with BrokenResourceError."""
-        if self._closed:
+        if self._core.closed:
             return
-        if self._write_error is None:
-            self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
+        self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
         self._bulk.close()
 
     # -- breaking ----------------------------------------------------------------------------
 
     def _break(self, exc: BaseException) -> None:
-        """The read side failed (protocol error, OS error, peer gone)."""
-        if self._read_error is not None or self._closed:
-            return
-        self._read_error = exc
+        """The read side failed (protocol error, OS error)."""
+        if self._core.read_failed(exc):
+            self._read_broke(exc)
+
+    def _read_broke(self, exc: BaseException) -> None:
         self._stop_reading()
         waiter = self._handshake_waiter
         if waiter is not None and not waiter.done():
@@ -686,12 +660,12 @@ class AsyncChannel:
     @property
     def read_error(self) -> BaseException | None:
         """Why the read side broke, if it did."""
-        return self._read_error
+        return self._core.read_error
 
     @property
     def write_error(self) -> BaseException | None:
         """Why the write side broke, if it did."""
-        return self._write_error
+        return self._core.write_error
 
     @property
     def handshake_done(self) -> bool:

@@ -47,6 +47,12 @@ SCRATCH_SIZE: Final = 1 << 18
 BytesLike = bytes | bytearray | memoryview
 
 
+#: ``pack_header(length)``: the 4 header bytes of a frame whose payload is ``length`` bytes
+#: long, unchecked (the caller checked ``length`` against ``MAX_PAYLOAD``; the encoder's
+#: ``header`` checks). The struct's own method: the blocking transport's hot path calls it.
+pack_header = _pack_header
+
+
 def frame_length(header: BytesLike) -> int:
     """The payload length a frame's 4 header bytes announce (``header`` holds at least
     those; the length is not checked against any limit)."""

@@ -18,7 +18,6 @@ import _socket
 import _thread
 import os
 import select
-import struct
 from collections import deque
 from time import monotonic
 
@@ -30,21 +29,23 @@ from ._codec import (
     Decoder,
     DecoderState,
     Encoder,
+    frame_length,
+    pack_header,
     payload_view,
 )
+from ._core import ChannelCore, ReadState, WriteState
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
-    EndOfStream,
     PayloadTooLargeError,
-    PeerGoneError,
     ProtocolError,
 )
-from ._wire import HEADER_FORMAT, HEADER_SIZE, MAX_PAYLOAD
+from ._wire import HEADER_SIZE, MAX_PAYLOAD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
 __all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 
@@ -52,9 +53,9 @@ __all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 #: longer ones go out with ``sendmsg([header, payload])`` (no copy).
 SMALL_SEND = 1 << 14
 
-_HEADER = struct.Struct(HEADER_FORMAT)
-_pack_header = _HEADER.pack
-_unpack_header = _HEADER.unpack
+_HANDSHAKING = ReadState.HANDSHAKE
+_OPEN = WriteState.OPEN
+_BROKEN = WriteState.BROKEN
 _FRAMES = DecoderState.FRAMES
 _ERROR = DecoderState.ERROR
 _write = os.write
@@ -126,37 +127,40 @@ class SyncChannel:
         self.fd = sock.fileno()
         self._decoder = decoder
         self._encoder = encoder
-        self._hup_is_broken = hup_is_broken
+        self._core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side: guarded by _recv_lock, except that taking from the inbox needs no lock
         self._recv_lock = _thread.allocate_lock()
         self._inbox: deque[bytes] = deque()
-        self._eof = False
-        self._read_error: BaseException | None = None
         self._large_next = False
         # write side: guarded by _send_lock
         self._send_lock = _thread.allocate_lock()
-        self._write_error: BaseException | None = None
-        self._send_refused = True  # until the handshake; then once finished, closed or broken
-        self.write_shut = False
-        self.closed = False
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def read_done(self) -> bool:
         """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._eof or self._read_error is not None or self.closed
+        return self._core.read_done
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    @property
+    def finished(self) -> bool:
+        """This side ended its stream, or closed the channel."""
+        return self._core.finished
 
     @property
     def read_error(self) -> BaseException | None:
         """Why the read side broke, if it did."""
-        return self._read_error
+        return self._core.read_error
 
     @property
     def write_error(self) -> BaseException | None:
         """Why the write side broke (or what interrupted a send), if it did."""
-        return self._write_error
+        return self._core.write_error
 
     @property
     def handshake_done(self) -> bool:
@@ -165,10 +169,8 @@ class SyncChannel:
     def close(self) -> None:
         """Release the socket at once (without finishing). ``shutdown`` comes first so that
         a thread blocked reading or polling the socket wakes up."""
-        if self.closed:
+        if not self._core.close():
             return
-        self.closed = True
-        self._send_refused = True
         with suppress(OSError):
             self._sock.shutdown(_socket.SHUT_RDWR)  # a blocked send fails now, and lets go
         with self._send_lock:
@@ -207,7 +209,7 @@ class SyncChannel:
             raise TimeoutError(f"no message within {timeout} s")
         try:
             while not inbox:
-                if self._read_error is not None or self._eof or self.closed:
+                if self._core.read_done:
                     self._raise_read_state()
                 if deadline is None:
                     decoder = self._decoder
@@ -238,12 +240,9 @@ class SyncChannel:
     def _raise_read_state(self) -> None:
         if self._inbox:
             return
-        if self.closed:
-            raise ClosedResourceError("the channel was closed")
-        err = self._read_error
+        err = self._core.recv_error()
         if err is not None:
-            raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise EndOfStream("the peer ended its stream")
+            raise err
 
     def _read_once(self, flags: int) -> int:
         """One ``recv_into`` into the decoder's buffer; queue the frames it completes.
@@ -269,6 +268,8 @@ class SyncChannel:
         except (ProtocolError, MemoryError) as exc:
             self.break_with(exc)
             return
+        if self._core.read_state is _HANDSHAKING and decoder.handshake_done:
+            self._core.handshake_received()
         if payloads:
             self._inbox.extend(payloads)
             self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
@@ -288,7 +289,7 @@ class SyncChannel:
         try:
             head = sock.recv(HEADER_SIZE, _MSG_WAITALL)
             if len(head) == HEADER_SIZE:
-                (length,) = _unpack_header(head)
+                length = frame_length(head)
                 # Over PREALLOCATE a header alone must not reserve its announced length
                 # (spec, Limits): the decoder takes such a frame, growing as bytes arrive.
                 if LARGE_PAYLOAD <= length <= min(decoder.max_message_size, PREALLOCATE):
@@ -340,10 +341,9 @@ class SyncChannel:
         except ProtocolError as exc:
             self.break_with(exc)
             return
-        if self._hup_is_broken and not self.write_shut and self.peer_hung_up():
-            self.break_with(PeerGoneError("the parent closed the channel without finishing (gone)"))
-            return
-        self._eof = True
+        gone = self._core.stream_ended(self.peer_hung_up)
+        if gone is not None and self.on_broken is not None:
+            self.on_broken(gone)
 
     def peer_hung_up(self) -> bool:
         """Whether the peer's socket was released (process exit, close) rather than
@@ -352,10 +352,7 @@ class SyncChannel:
 
     def break_with(self, exc: BaseException) -> None:
         """The read side failed (protocol error, OS error, peer gone)."""
-        if self._read_error is not None or self.closed:
-            return
-        self._read_error = exc
-        if self.on_broken is not None:
+        if self._core.read_failed(exc) and self.on_broken is not None:
             self.on_broken(exc)
 
     # -- writing -----------------------------------------------------------------------------
@@ -368,7 +365,7 @@ class SyncChannel:
         """
         with self._send_lock:
             self._write(self._encoder.handshake())
-            self._send_refused = False
+            self._core.handshake_sent()
 
     def send(self, data: BytesLike) -> None:
         """Write one frame, blocking while the peer does not read.
@@ -392,11 +389,11 @@ class SyncChannel:
             # The hot path: one allocation, one system call (os.write costs less than
             # socket.sendall; acquire/release less than ``with``). close() takes this lock
             # before it releases the descriptor, so the number written to is still ours.
-            frame = _pack_header(size) + data
+            frame = pack_header(size) + data
             lock = self._send_lock
             lock.acquire()
             try:
-                if self._send_refused:
+                if self._core.write_state is not _OPEN:
                     self._refuse_send()
                 try:
                     written = _write(self.fd, frame)
@@ -412,9 +409,9 @@ class SyncChannel:
             return
         if size > MAX_PAYLOAD:
             raise PayloadTooLargeError(length=size, limit=MAX_PAYLOAD)
-        header = _pack_header(size)
+        header = pack_header(size)
         with self._send_lock:
-            if self._send_refused:
+            if self._core.write_state is not _OPEN:
                 self._refuse_send()
             try:
                 sent = self._sock.sendmsg([header, data])
@@ -432,9 +429,7 @@ class SyncChannel:
     def _interrupted(self, exc: BaseException) -> None:
         # Whether any byte of the frame went out is unknowable here (the exception may come
         # right after a partial write returned): the write side is broken either way.
-        if self._write_error is None:
-            self._write_error = exc
-            self._send_refused = True
+        self._core.write_failed(exc)
 
     def _write(self, data: bytes) -> None:
         try:
@@ -443,21 +438,14 @@ class SyncChannel:
             self._write_broke(exc)
 
     def _refuse_send(self) -> None:
-        if self.closed:
-            raise ClosedResourceError("the channel was closed")
-        err = self._write_error
+        err = self._core.send_error()
         if err is not None:
-            raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise ClosedResourceError("this side already finished its stream")
+            raise err
 
-    def _write_broke(self, exc: OSError) -> None:
-        if self.closed:
+    def _write_broke(self, exc: OSError) -> NoReturn:
+        if self._core.closed:
             raise ClosedResourceError("the channel was closed") from exc
-        first = self._write_error is None
-        if first:
-            self._write_error = exc
-            self._send_refused = True
-        if first and self.on_broken is not None:
+        if self._core.write_failed(exc) and self.on_broken is not None:
             self.on_broken(exc)
         raise BrokenResourceError(f"the channel broke: {exc}") from exc
 
@@ -470,17 +458,17 @@ class SyncChannel:
             BrokenResourceError: an earlier write failed, or the shutdown did.
             ClosedResourceError: the channel was closed.
         """
-        if self.closed:
+        if self._core.closed:
             raise ClosedResourceError("the channel was closed")
         lock = self._send_lock
         if not (lock.acquire() if timeout is None else lock.acquire(True, max(0.0, timeout))):
             return False
         try:
-            if self._write_error is not None:
+            core = self._core
+            if core.write_state is _BROKEN:
                 self._refuse_send()
-            if not self.write_shut:
-                self.write_shut = True  # first, so a hang-up watcher never sees it unset
-                self._send_refused = True
+            if core.write_state is _OPEN:
+                core.write_shut()  # first, so a hang-up watcher never sees it unset
                 self._encoder.end()
                 try:
                     self._sock.shutdown(_socket.SHUT_WR)

@@ -506,7 +506,7 @@ def _watch_hangup(channel: SyncChannel) -> None:
         except OSError:
             return
         # Closing or finishing this side (then the parent's half-close) also raises POLLHUP.
-        if channel.closed or channel.write_shut:
+        if channel.finished:
             return
         if ready:
             channel.break_with(PeerGoneError("the parent is gone (its end of the channel closed)"))
