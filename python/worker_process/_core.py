@@ -28,34 +28,81 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["READ_TABLE", "WRITE_TABLE", "ChannelCore", "ReadState", "WriteState"]
+__all__ = [
+    "READ_EVENTS",
+    "READ_STATES",
+    "READ_TABLE",
+    "WRITE_EVENTS",
+    "WRITE_STATES",
+    "WRITE_TABLE",
+    "ChannelCore",
+    "ReadState",
+    "WriteState",
+]
 
 
 class ReadState:
-    """The peer's stream, as this side reads it."""
+    """The peer's stream, as this side reads it (the values are the states' names)."""
 
-    HANDSHAKE = "HANDSHAKE"  #: waiting for the peer's handshake byte
-    OPEN = "OPEN"  #: frames may arrive
-    ENDED = "ENDED"  #: the peer ended its stream cleanly at a frame boundary
-    BROKEN = "BROKEN"  #: a protocol error, an OS error, or the peer is gone
-    CLOSED = "CLOSED"  #: this side closed the channel
+    HANDSHAKE = "HANDSHAKE"
+    OPEN = "OPEN"
+    ENDED = "ENDED"
+    BROKEN = "BROKEN"
+    CLOSED = "CLOSED"
 
 
 class WriteState:
-    """This side's stream, as it writes it."""
+    """This side's stream, as it writes it (the values are the states' names)."""
 
-    HANDSHAKE = "HANDSHAKE"  #: this side's handshake byte is not written yet
-    OPEN = "OPEN"  #: frames may be sent
-    FINISHING = "FINISHING"  #: finish() was called: what is queued goes out, nothing more
-    ENDED = "ENDED"  #: the write side is shut down (end of stream sent)
-    BROKEN = "BROKEN"  #: a write failed, or was interrupted inside a frame
-    CLOSED = "CLOSED"  #: this side closed the channel
+    HANDSHAKE = "HANDSHAKE"
+    OPEN = "OPEN"
+    FINISHING = "FINISHING"
+    ENDED = "ENDED"
+    BROKEN = "BROKEN"
+    CLOSED = "CLOSED"
 
 
-#: (state, event) -> next state, for the read direction. Events: ``handshake`` (the peer's
-#: byte arrived and was right), ``end`` (a clean end of stream), ``gone`` (an end of stream
-#: from a peer that released its socket without finishing, where that counts as a break),
-#: ``error`` (a protocol or OS error), ``close``.
+#: What each read state means.
+READ_STATES: dict[str, str] = {
+    ReadState.HANDSHAKE: "waiting for the peer's handshake byte",
+    ReadState.OPEN: "frames may arrive",
+    ReadState.ENDED: "the peer ended its stream cleanly at a frame boundary",
+    ReadState.BROKEN: "a protocol error, an OS error, or the peer is gone",
+    ReadState.CLOSED: "this side closed the channel",
+}
+
+#: What each write state means.
+WRITE_STATES: dict[str, str] = {
+    WriteState.HANDSHAKE: "this side's handshake byte is not written yet",
+    WriteState.OPEN: "frames may be sent",
+    WriteState.FINISHING: "finish() was called: what is queued goes out, then the end of stream",
+    WriteState.ENDED: "the write side is shut down (end of stream sent)",
+    WriteState.BROKEN: "a write failed, or a send was interrupted inside a frame",
+    WriteState.CLOSED: "this side closed the channel",
+}
+
+#: What each read event is.
+READ_EVENTS: dict[str, str] = {
+    "handshake": "the peer's handshake byte arrived and was right",
+    "end": "a clean end of stream at a frame boundary",
+    "gone": "an end of stream from a parent that released its socket without finishing,"
+    " seen by a worker that has not finished (the finished-vs-gone policy)",
+    "error": "a protocol error (bad handshake byte, frame over the limit, stream cut inside"
+    " a frame), an OS error, or a payload too large for this host",
+    "close": "this side closes the channel",
+}
+
+#: What each write event is.
+WRITE_EVENTS: dict[str, str] = {
+    "handshake": "this side's handshake byte was written",
+    "finish": "finish() was called",
+    "shut": "the write side was shut down (shutdown(SHUT_WR))",
+    "error": "a write failed, or an exception interrupted a send",
+    "close": "this side closes the channel",
+}
+
+
+#: (state, event) -> next state, for the read direction (events: READ_EVENTS).
 READ_TABLE: dict[tuple[str, str], str] = {
     (ReadState.HANDSHAKE, "handshake"): ReadState.OPEN,
     (ReadState.HANDSHAKE, "error"): ReadState.BROKEN,
@@ -69,9 +116,7 @@ READ_TABLE: dict[tuple[str, str], str] = {
     (ReadState.BROKEN, "close"): ReadState.CLOSED,
 }
 
-#: (state, event) -> next state, for the write direction. Events: ``handshake`` (this
-#: side's byte was written), ``finish`` (finish() was called), ``shut`` (the write side was
-#: shut down), ``error`` (a write failed or was interrupted), ``close``.
+#: (state, event) -> next state, for the write direction (events: WRITE_EVENTS).
 WRITE_TABLE: dict[tuple[str, str], str] = {
     (WriteState.HANDSHAKE, "handshake"): WriteState.OPEN,
     (WriteState.HANDSHAKE, "error"): WriteState.BROKEN,
