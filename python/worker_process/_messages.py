@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ._aio_channel import AsyncChannel, MessageHandler
+from ._aio_channel import AsyncChannel
+from ._aio_inbox import MessageHandler
 from ._codec import BytesLike
 from ._errors import EndOfStream
 
