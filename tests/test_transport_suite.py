@@ -91,7 +91,7 @@ class AioEnd:
         self._call(lambda: self.channel.send(data))
 
     def recv(self, timeout: float | None = LIMIT) -> bytes:
-        result: bytes = self._call(lambda: asyncio.wait_for(self.channel.recv(), timeout), None)
+        result: bytes = self._call(lambda: asyncio.wait_for(self.channel.inbox.recv(), timeout), None)
         return result
 
     def finish(self) -> None:
@@ -188,8 +188,12 @@ def payload(i: int) -> bytes:
 def test_ordering_both_directions_at_once(kinds: tuple[str, str], loops: LoopThread) -> None:
     parent, worker = make_pair(kinds, loops)
     count = 3 * len(SIZES)
-    down = in_thread(lambda: [parent.send(payload(i)) for i in range(count)])
-    up = in_thread(lambda: [worker.send(payload(i + 1)) for i in range(count)])
+    def send_all(end: End, first: int) -> None:
+        for i in range(count):
+            end.send(payload(first + i))
+
+    down = in_thread(lambda: send_all(parent, 0))
+    up = in_thread(lambda: send_all(worker, 1))
     for i in range(count):
         assert worker.recv() == payload(i), f"message {i} to the worker"
         assert parent.recv() == payload(i + 1), f"message {i} to the parent"

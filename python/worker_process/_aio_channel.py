@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import select
 import socket
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from ._aio_bulk import BulkReader
-from ._aio_inbox import READ_HIGH_WATER, READ_LOW_WATER, Inbox, MessageHandler
+from ._aio_inbox import READ_HIGH_WATER, READ_LOW_WATER, Inbox
 from ._aio_writer import FrameWriter
+from ._channel_fd import peer_released
 from ._codec import (
     LARGE_PAYLOAD,
     BytesLike,
@@ -69,11 +68,13 @@ class AsyncChannel:
         self._loop = loop
         self._decoder = decoder
         self._encoder = encoder
-        self._core = ChannelCore(hup_is_broken=hup_is_broken)
+        #: The channel's state (``read_error``, ``write_error``, …).
+        self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side
-        self._inbox = Inbox(
-            loop, self._core, pause=self._pause_reading, resume=self._start_reading, owner=self
+        #: Received messages: ``recv()``, the ``onmessage`` handler, ``wait_read_done()``.
+        self.inbox = Inbox(
+            loop, self.core, pause=self._pause_reading, resume=self._start_reading, owner=self
         )
         self._handshake_waiter: asyncio.Future[None] | None = None
         self._reading = False
@@ -81,7 +82,7 @@ class AsyncChannel:
         # Peek at the next header at a frame boundary only when a large payload may follow:
         # first, after a large payload, after a read that filled the buffer.
         self._peek_next = True
-        self._writer = FrameWriter(sock, loop, self._core, self._write_broke)
+        self._writer = FrameWriter(sock, loop, self.core, self._write_broke)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -91,21 +92,21 @@ class AsyncChannel:
 
     @property
     def closed(self) -> bool:
-        return self._core.closed
+        return self.core.closed
 
     @property
     def read_done(self) -> bool:
         """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._core.read_done
+        return self.core.read_done
 
     def close(self) -> None:
         """Close the socket at once; pending sends fail with ClosedResourceError."""
-        if not self._core.close():
+        if not self.core.close():
             return
         self._stop_reading()
         self._writer.fail(ClosedResourceError("the channel was closed"))
-        self._inbox.wake_reader()
-        self._inbox.wake_ended()
+        self.inbox.wake_reader()
+        self.inbox.wake_ended()
         self._bulk.close()  # closes the socket, now or once a bulk read returns
 
     # -- handshake ---------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class AsyncChannel:
     def write_handshake(self) -> None:
         """Queue this side's handshake byte and write it at once."""
         handshake = self._encoder.handshake()
-        self._core.handshake_sent()
+        self.core.handshake_sent()
         self._writer.write_now(handshake)
 
     async def wait_handshake(self) -> None:
@@ -130,7 +131,7 @@ class AsyncChannel:
             finally:
                 self._handshake_waiter = None
         if not self._decoder.handshake_done:
-            err = self._core.handshake_error()
+            err = self.core.handshake_error()
             assert err is not None  # the read side is done
             raise err
 
@@ -142,10 +143,9 @@ class AsyncChannel:
             self._reading = True
 
     def _pause_reading(self) -> bool:
-        if not self._reading:
-            return False
+        reading = self._reading
         self._stop_reading()
-        return True
+        return reading
 
     def _stop_reading(self) -> None:
         if self._reading:
@@ -159,35 +159,39 @@ class AsyncChannel:
             if self._bulk.try_start(decoder.max_message_size):
                 self._stop_reading()
                 return
+        self._read_once()
+
+    def _read_once(self, *, may_pause: bool = True) -> int:
+        """One ``recv_into`` into the decoder's buffer; deliver the frames it completes.
+        Returns the byte count: 0 at the end of the stream or on an error, -1 if there was
+        nothing to read."""
+        decoder = self._decoder
         try:
             buffer = decoder.get_buffer()  # may grow a large payload's buffer: MemoryError
             n = self._sock.recv_into(buffer, 0, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return
+            return -1
         except (OSError, MemoryError) as exc:  # MemoryError: a payload too big for this host
             self._break(exc)
-            return
+            return 0
         if n == 0:
             self._on_eof()
-            return
+            return 0
         try:
             payloads = decoder.buffer_updated(n)
+            if decoder.state is DecoderState.ERROR:  # frames before the error come first
+                self.inbox.deliver(payloads, may_pause=False)
+                payloads = decoder.feed_payloads(b"")  # raises the stored error
         except (ProtocolError, MemoryError) as exc:
             self._break(exc)
-            return
-        if self._core.read_state is _HANDSHAKING and decoder.handshake_done:
+            return 0
+        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
             self._handshake_received()
-        if n == len(buffer):
+        if n == len(buffer) or (payloads and len(payloads[-1]) >= LARGE_PAYLOAD):
             self._peek_next = True
         if payloads:
-            if len(payloads[-1]) >= LARGE_PAYLOAD:
-                self._peek_next = True
-            self._inbox.deliver(payloads)
-        if decoder.state is DecoderState.ERROR:
-            try:
-                decoder.feed_payloads(b"")
-            except ProtocolError as exc:
-                self._break(exc)
+            self.inbox.deliver(payloads, may_pause=may_pause)
+        return n
 
     def _end_bulk(self, restart: bool = True) -> bool:
         """Take a bulk read's payload if it is in (the thread's ``on_done``; also called at
@@ -196,21 +200,21 @@ class AsyncChannel:
         result = self._bulk.take()
         if result is None:
             return not self._bulk.active
-        if self._core.closed:
+        if self.core.closed:
             return True
         if result.error is not None:
             self._break(result.error)
             return True
         if result.complete:
             self._peek_next = True
-            self._inbox.deliver([result.data], may_pause=False)
-            if self._inbox.bytes > READ_HIGH_WATER:
-                self._inbox.paused = True
+            self.inbox.deliver([result.data], may_pause=False)
+            if self.inbox.bytes > READ_HIGH_WATER:
+                self.inbox.paused = True
                 return True
         else:
             # Cut short (end of stream, a signal): the decoder takes the frame from here.
             try:
-                self._inbox.deliver(self._decoder.feed_payloads(result.header + result.data))
+                self.inbox.deliver(self._decoder.feed_payloads(result.header + result.data))
             except ProtocolError as exc:
                 self._break(exc)
                 return True
@@ -223,35 +227,20 @@ class AsyncChannel:
         peer process has exited, so that nothing it wrote is left unread)."""
         if not self._end_bulk(restart=False):
             return  # still receiving a large payload: the bulk reader delivers it later
-        inbox = self._inbox
+        inbox = self.inbox
         was_paused = inbox.paused
         inbox.paused = False
-        while not self.read_done:
-            try:
-                n = self._sock.recv_into(self._decoder.get_buffer(), 0, _DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                break
-            except (OSError, MemoryError) as exc:
-                self._break(exc)
-                break
-            if n == 0:
-                self._on_eof()
-                break
-            try:
-                payloads = self._decoder.buffer_updated(n)
-            except (ProtocolError, MemoryError) as exc:
-                self._break(exc)
-                break
-            if self._core.read_state is _HANDSHAKING and self._decoder.handshake_done:
-                self._handshake_received()
-            if payloads:
-                inbox.deliver(payloads, may_pause=False)
+        while not self.read_done and self._read_once(may_pause=False) > 0:
+            pass
         if was_paused and not self.read_done and inbox.bytes > READ_LOW_WATER:
             inbox.paused = True
             self._stop_reading()
 
     def _handshake_received(self) -> None:
-        self._core.handshake_received()
+        self.core.handshake_received()
+        self._wake_handshake()
+
+    def _wake_handshake(self) -> None:
         waiter = self._handshake_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -263,42 +252,11 @@ class AsyncChannel:
         except ProtocolError as exc:
             self._break(exc)
             return
-        gone = self._core.stream_ended(self._peer_hung_up)
+        gone = self.core.stream_ended(lambda: peer_released(self._fd))
         if gone is not None:
             self._read_broke(gone)
             return
-        self._inbox.wake()
-
-    def _peer_hung_up(self) -> bool:
-        # A peer that half-closed (shutdown(SHUT_WR)) leaves POLLHUP clear; a peer whose socket
-        # was released (process exit, close()) sets it.
-        poller = select.poll()
-        poller.register(self._fd, select.POLLOUT)
-        return any(ev & select.POLLHUP for _, ev in poller.poll(0))
-
-    @property
-    def recv(self) -> Callable[[], Coroutine[Any, Any, bytes]]:
-        """``await channel.recv()``: the next message (the inbox's own method: no extra
-        coroutine per message).
-
-        Raises:
-            EndOfStream: the peer ended its stream and every message was received.
-            BrokenResourceError: the channel broke (``__cause__`` says how).
-            ClosedResourceError: this side closed the channel.
-        """
-        return self._inbox.recv
-
-    @property
-    def onmessage(self) -> MessageHandler | None:
-        return self._inbox.handler
-
-    @onmessage.setter
-    def onmessage(self, handler: MessageHandler | None) -> None:
-        self._inbox.handler = handler
-
-    async def wait_read_done(self) -> None:
-        """Wait until the peer's stream ended and every message was dispatched or queued."""
-        await self._inbox.wait_read_done()
+        self.inbox.wake()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -313,8 +271,8 @@ class AsyncChannel:
             ClosedResourceError: this side closed or finished.
             BrokenResourceError: the channel broke.
         """
-        if self._core.write_state is not _OPEN:
-            raise self._core.send_error()  # type: ignore[misc]
+        if self.core.write_state is not _OPEN:
+            raise self.core.send_error()  # type: ignore[misc]
         data, size = payload_view(data)  # before anything is queued: a refusal writes nothing
         writer = self._writer
         end = writer.enqueue(self._encoder.header(size), data, size)
@@ -324,16 +282,6 @@ class AsyncChannel:
         if writer.written < target:
             await writer.wait_written(target)
 
-    async def drain(self) -> None:
-        """Wait until every queued byte is written to the socket.
-
-        Raises:
-            BrokenResourceError, ClosedResourceError: as :meth:`send`.
-        """
-        await self._writer.drain()
-        if self._core.write_state is WriteState.BROKEN:
-            raise self._core.flush_error()  # type: ignore[misc]
-
     async def finish(self) -> None:
         """Write everything queued, then shut down the write side (end of stream).
         Idempotent.
@@ -342,16 +290,16 @@ class AsyncChannel:
             BrokenResourceError: the channel broke before everything was written.
             ClosedResourceError: the channel was closed.
         """
-        if self._core.closed:
+        if self.core.closed:
             raise ClosedResourceError("the channel was closed")
-        self._core.finish_requested()
-        await self.drain()
+        self.core.finish_requested()
+        await self._writer.drain()
         self._shutdown_write()
 
     def _shutdown_write(self) -> None:
-        if not self._core.writing:
+        if not self.core.writing:
             return
-        self._core.write_shut()
+        self.core.write_shut()
         try:
             self._encoder.end()
             self._sock.shutdown(socket.SHUT_WR)
@@ -359,7 +307,7 @@ class AsyncChannel:
             self._write_broke(exc)
 
     def _write_broke(self, exc: OSError) -> None:
-        if not self._core.write_failed(exc):
+        if not self.core.write_failed(exc):
             return
         broken = BrokenResourceError(f"the channel broke: {exc}")
         broken.__cause__ = exc
@@ -368,46 +316,29 @@ class AsyncChannel:
             self.on_broken(exc)
 
     def flush_blocking(self, timeout: float) -> None:
-        """Write what is still queued, blocking for at most ``timeout`` seconds in all (used
-        at interpreter exit, when no loop runs any more). Never raises."""
-        if self._core.writing:
-            then_shut = self._core.write_state is WriteState.FINISHING
-            self._writer.flush_blocking(timeout, then_shut=then_shut)
+        """At interpreter exit (no loop runs): :meth:`FrameWriter.flush_blocking`."""
+        self._writer.flush_blocking(timeout)
 
     def release_after_peer_exit(self) -> None:
         """The peer process exited and its stream was read to the end: free the socket.
         Messages already received can still be taken; sends fail with BrokenResourceError."""
-        if self._core.closed:
+        if self.core.closed:
             return
         self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
         self._bulk.close()
 
-    # -- breaking ----------------------------------------------------------------------------
-
     def _break(self, exc: BaseException) -> None:
         """The read side failed (protocol error, OS error)."""
-        if self._core.read_failed(exc):
+        if self.core.read_failed(exc):
             self._read_broke(exc)
 
     def _read_broke(self, exc: BaseException) -> None:
         self._stop_reading()
-        waiter = self._handshake_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self._inbox.wake()
+        self._wake_handshake()
+        self.inbox.wake()
         if self.on_broken is not None:
             self.on_broken(exc)
-
-    @property
-    def read_error(self) -> BaseException | None:
-        """Why the read side broke, if it did."""
-        return self._core.read_error
-
-    @property
-    def write_error(self) -> BaseException | None:
-        """Why the write side broke, if it did."""
-        return self._core.write_error
 
     @property
     def handshake_done(self) -> bool:

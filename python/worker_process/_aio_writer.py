@@ -20,7 +20,7 @@ from collections.abc import Callable
 from time import monotonic as _monotonic
 
 from ._codec import LARGE_PAYLOAD, BytesLike
-from ._core import ChannelCore
+from ._core import ChannelCore, WriteState
 
 __all__ = ["IMMEDIATE_GAP", "FrameWriter"]
 
@@ -107,12 +107,19 @@ class FrameWriter:
         await fut
 
     async def drain(self) -> None:
-        """Wait until everything queued is written (raises as :meth:`wait_written`)."""
+        """Wait until everything queued is written.
+
+        Raises:
+            BrokenResourceError: the write side broke (before or while waiting).
+            ClosedResourceError: the channel was closed while waiting.
+        """
         if self.written < self.queued:
             if not self._flush_scheduled and not self._writing:
                 self.flush()
             if self.written < self.queued:
                 await self.wait_written(self.queued)
+        if self._core.write_state is WriteState.BROKEN:
+            raise self._core.flush_error()  # type: ignore[misc]
 
     def flush(self) -> None:
         """Write what the socket takes now; wait for it to take more with the loop."""
@@ -175,10 +182,13 @@ class FrameWriter:
                 fut.set_exception(exc)
                 fut.exception()  # a sender that gave up waiting must not leave it unretrieved
 
-    def flush_blocking(self, timeout: float, *, then_shut: bool) -> None:
+    def flush_blocking(self, timeout: float) -> None:
         """Write what is still queued, blocking for at most ``timeout`` seconds in all (at
         interpreter exit, when no loop runs any more), then shut the write side down if
-        ``then_shut``. Never raises."""
+        ``finish()`` was waiting for that. Never raises."""
+        if not self._core.writing:
+            return
+        then_shut = self._core.write_state is WriteState.FINISHING
         if self._small:
             self._chunks.append(self._small)
             self._small = bytearray()

@@ -1,9 +1,11 @@
-"""Finding the worker's end of the channel on fd 3 (shared by the asyncio and blocking APIs)."""
+"""Finding the worker's end of the channel on fd 3, and polling a channel's descriptor
+(shared by the asyncio and blocking APIs; builtin modules only)."""
 
 from __future__ import annotations
 
 import _socket
 import os
+import select
 import stat
 
 from ._errors import ChannelUnavailableError
@@ -12,10 +14,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
-__all__ = ["CHANNEL_FD", "open_channel", "open_channel_raw"]
+__all__ = [
+    "CHANNEL_FD",
+    "open_channel",
+    "open_channel_raw",
+    "peer_released",
+    "poll_ms",
+    "wait_fd",
+]
 
 #: The descriptor a worker finds its end of the channel on.
 CHANNEL_FD = 3
+#: Longer poll() timeouts (about 24 days) are waited as "no limit".
+_POLL_MAX = (2**31 - 1) / 1000
 
 _KINDS = {
     stat.S_IFREG: "a regular file",
@@ -25,6 +36,32 @@ _KINDS = {
     stat.S_IFIFO: "a pipe",
     stat.S_IFLNK: "a symbolic link",
 }
+
+
+def poll_ms(timeout: float | None) -> int | None:
+    """A ``select.poll`` timeout in milliseconds, rounded up (``None``: wait forever, also
+    for ``math.inf`` and anything longer than poll() can express)."""
+    if timeout is None or timeout >= _POLL_MAX:
+        return None
+    if timeout <= 0:
+        return 0
+    return int(timeout * 1000) + 1
+
+
+def wait_fd(fd: int, events: int, timeout: float | None) -> int:
+    """Wait until ``fd`` has one of ``events`` (or a hang-up/error); return the events seen,
+    0 on timeout."""
+    poller = select.poll()
+    poller.register(fd, events)
+    ready = poller.poll(poll_ms(timeout))
+    return ready[0][1] if ready else 0
+
+
+def peer_released(fd: int) -> bool:
+    """Whether the peer of the connected socket ``fd`` released its socket (process exit,
+    close) rather than half-closing it: POLLHUP is set only then. (Once this side has shut
+    its own write side too, both look alike.)"""
+    return bool(wait_fd(fd, 0, 0) & select.POLLHUP)
 
 
 def _identity() -> tuple[int, int] | None:

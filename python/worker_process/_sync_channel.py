@@ -1,12 +1,11 @@
-"""The blocking transport: frames over a connected blocking socket, on the sans-I/O codec.
+"""The blocking transport: frames over a connected blocking socket, on the sans-I/O codec,
+with the channel's state in a :class:`~._core.ChannelCore`.
 
 No event loop and no background reader: a frame is read when someone asks for a message.
-``send`` writes its frame before returning (one ``sendall`` for a small payload; a large one
-goes out with ``sendmsg`` next to its header, without a copy) under a lock, so several threads
-may send at once without interleaving frames. ``recv`` reads a batch of frames per system call
-into the decoder's buffer; once a large payload has arrived, the next frame's header is read on
-its own so that a large payload can be received straight into the ``bytes`` object that is
-handed out (``recv(n, MSG_WAITALL)``), with no copy in user space.
+``send`` writes its frame before returning (:mod:`._sync_writer`). ``recv`` reads a batch of
+frames per system call into the decoder's buffer; once a large payload has arrived, the next
+frame's header is read on its own so that a large payload can be received straight into the
+``bytes`` object that is handed out (``recv(n, MSG_WAITALL)``), with no copy in user space.
 
 Only builtin modules are imported (``_socket``, ``_thread``, ``select``): a worker that uses
 the blocking API starts without ``socket``, ``threading``, ``asyncio`` or ``typing``.
@@ -16,11 +15,11 @@ from __future__ import annotations
 
 import _socket
 import _thread
-import os
 import select
 from collections import deque
 from time import monotonic
 
+from ._channel_fd import _POLL_MAX, peer_released, poll_ms, wait_fd
 from ._checks import check_timeout
 from ._codec import (
     LARGE_PAYLOAD,
@@ -30,42 +29,26 @@ from ._codec import (
     DecoderState,
     Encoder,
     frame_length,
-    pack_header,
-    payload_view,
 )
-from ._core import ChannelCore, ReadState, WriteState
+from ._core import ChannelCore, ReadState
 from ._errors import (
-    BrokenResourceError,
-    ClosedResourceError,
-    PayloadTooLargeError,
     ProtocolError,
 )
-from ._wire import HEADER_SIZE, MAX_PAYLOAD
+from ._sync_writer import SyncWriter
+from ._wire import HEADER_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import NoReturn
 
 __all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 
-#: Payloads shorter than this are joined to their header and written with one ``sendall``;
-#: longer ones go out with ``sendmsg([header, payload])`` (no copy).
-SMALL_SEND = 1 << 14
-
 _HANDSHAKING = ReadState.HANDSHAKE
-_OPEN = WriteState.OPEN
-_BROKEN = WriteState.BROKEN
 _FRAMES = DecoderState.FRAMES
 _ERROR = DecoderState.ERROR
-_write = os.write
 _MSG_WAITALL = _socket.MSG_WAITALL
 _MSG_DONTWAIT = _socket.MSG_DONTWAIT
 _POLLIN = select.POLLIN
-_HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
-_INF = float("inf")
-#: Longer poll() timeouts (about 24 days) are waited as "no limit".
-_POLL_MAX = (2**31 - 1) / 1000
 
 
 class suppress:
@@ -83,25 +66,6 @@ class suppress:
         return exc_type is not None and issubclass(exc_type, self._types)
 
 
-def poll_ms(timeout: float | None) -> int | None:
-    """A ``select.poll`` timeout in milliseconds, rounded up (``None``: wait forever, also
-    for ``math.inf`` and anything longer than poll() can express)."""
-    if timeout is None or timeout >= _POLL_MAX:
-        return None
-    if timeout <= 0:
-        return 0
-    return int(timeout * 1000) + 1
-
-
-def wait_fd(fd: int, events: int, timeout: float | None) -> int:
-    """Wait until ``fd`` has one of ``events`` (or a hang-up/error); return the events seen,
-    0 on timeout."""
-    poller = select.poll()
-    poller.register(fd, events)
-    ready = poller.poll(poll_ms(timeout))
-    return ready[0][1] if ready else 0
-
-
 class SyncChannel:
     """One end of the channel over a blocking socket.
 
@@ -110,7 +74,12 @@ class SyncChannel:
     channel breaks in either direction; ``hup_is_broken`` makes an end of stream count as a
     break when the peer released its whole socket rather than half-closing it (a worker tells
     "parent gone" from "parent finished" that way), unless this side already finished.
+    The write side is a :class:`~._sync_writer.SyncWriter`, whose methods the channel
+    exposes as its own.
     """
+
+    #: Write one frame (:meth:`SyncWriter.send`, bound: one call less per message).
+    send: Callable[[BytesLike], None]
 
     def __init__(
         self,
@@ -122,7 +91,6 @@ class SyncChannel:
     ) -> None:
         sock.setblocking(True)
         self._sock = sock
-        self._sendall = sock.sendall
         self._recv_into = sock.recv_into
         self.fd = sock.fileno()
         self._decoder = decoder
@@ -133,8 +101,10 @@ class SyncChannel:
         self._recv_lock = _thread.allocate_lock()
         self._inbox: deque[bytes] = deque()
         self._large_next = False
-        # write side: guarded by _send_lock
-        self._send_lock = _thread.allocate_lock()
+        self.writer = writer = SyncWriter(sock, encoder, self._core, self._report_broken)
+        self.send = writer.send
+        self.write_handshake = writer.write_handshake
+        self.finish = writer.finish
 
     # -- state -------------------------------------------------------------------------------
 
@@ -173,7 +143,7 @@ class SyncChannel:
             return
         with suppress(OSError):
             self._sock.shutdown(_socket.SHUT_RDWR)  # a blocked send fails now, and lets go
-        with self._send_lock:
+        with self.writer.lock:
             self._sock.close()
 
     # -- reading -----------------------------------------------------------------------------
@@ -348,132 +318,13 @@ class SyncChannel:
     def peer_hung_up(self) -> bool:
         """Whether the peer's socket was released (process exit, close) rather than
         half-closed. (Once this side has shut its own write side too, both look alike.)"""
-        return bool(wait_fd(self.fd, 0, 0) & select.POLLHUP)
+        return peer_released(self.fd)
+
+    def _report_broken(self, exc: BaseException) -> None:
+        if self.on_broken is not None:
+            self.on_broken(exc)
 
     def break_with(self, exc: BaseException) -> None:
         """The read side failed (protocol error, OS error, peer gone)."""
         if self._core.read_failed(exc) and self.on_broken is not None:
             self.on_broken(exc)
-
-    # -- writing -----------------------------------------------------------------------------
-
-    def write_handshake(self) -> None:
-        """Write this side's handshake byte.
-
-        Raises:
-            BrokenResourceError: the socket failed.
-        """
-        with self._send_lock:
-            self._write(self._encoder.handshake())
-            self._core.handshake_sent()
-
-    def send(self, data: BytesLike) -> None:
-        """Write one frame, blocking while the peer does not read.
-
-        An exception that interrupts the write (one raised by a signal handler,
-        ``KeyboardInterrupt``) propagates and leaves the write side broken: part of the frame
-        may be out, and the stream must never carry another frame after a cut one. Every later
-        ``send`` raises BrokenResourceError (``__cause__``: that exception).
-
-        Raises:
-            TypeError: not a contiguous bytes-like object (nothing was written).
-            PayloadTooLargeError: over the wire maximum.
-            ClosedResourceError: this side closed or finished.
-            BrokenResourceError: the channel broke.
-        """
-        if type(data) is bytes:
-            size = len(data)
-        else:
-            data, size = payload_view(data)
-        if size < SMALL_SEND:
-            # The hot path: one allocation, one system call (os.write costs less than
-            # socket.sendall; acquire/release less than ``with``). close() takes this lock
-            # before it releases the descriptor, so the number written to is still ours.
-            frame = pack_header(size) + data
-            lock = self._send_lock
-            lock.acquire()
-            try:
-                if self._core.write_state is not _OPEN:
-                    self._refuse_send()
-                try:
-                    written = _write(self.fd, frame)
-                    if written != len(frame):
-                        self._sendall(frame[written:])
-                except OSError as exc:
-                    self._write_broke(exc)
-                except BaseException as exc:
-                    self._interrupted(exc)
-                    raise
-            finally:
-                lock.release()
-            return
-        if size > MAX_PAYLOAD:
-            raise PayloadTooLargeError(length=size, limit=MAX_PAYLOAD)
-        header = pack_header(size)
-        with self._send_lock:
-            if self._core.write_state is not _OPEN:
-                self._refuse_send()
-            try:
-                sent = self._sock.sendmsg([header, data])
-                if sent < HEADER_SIZE:
-                    self._sendall(header[sent:])
-                    sent = HEADER_SIZE
-                if sent < HEADER_SIZE + size:
-                    self._sendall(memoryview(data)[sent - HEADER_SIZE :])
-            except OSError as exc:
-                self._write_broke(exc)
-            except BaseException as exc:
-                self._interrupted(exc)
-                raise
-
-    def _interrupted(self, exc: BaseException) -> None:
-        # Whether any byte of the frame went out is unknowable here (the exception may come
-        # right after a partial write returned): the write side is broken either way.
-        self._core.write_failed(exc)
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            self._write_broke(exc)
-
-    def _refuse_send(self) -> None:
-        err = self._core.send_error()
-        if err is not None:
-            raise err
-
-    def _write_broke(self, exc: OSError) -> NoReturn:
-        if self._core.closed:
-            raise ClosedResourceError("the channel was closed") from exc
-        if self._core.write_failed(exc) and self.on_broken is not None:
-            self.on_broken(exc)
-        raise BrokenResourceError(f"the channel broke: {exc}") from exc
-
-    def finish(self, timeout: float | None = None) -> bool:
-        """End this side's stream (``shutdown(SHUT_WR)``) once no other thread is writing a
-        frame. Idempotent. Returns False if another thread still held the write side after
-        ``timeout`` seconds (nothing was done).
-
-        Raises:
-            BrokenResourceError: an earlier write failed, or the shutdown did.
-            ClosedResourceError: the channel was closed.
-        """
-        if self._core.closed:
-            raise ClosedResourceError("the channel was closed")
-        lock = self._send_lock
-        if not (lock.acquire() if timeout is None else lock.acquire(True, max(0.0, timeout))):
-            return False
-        try:
-            core = self._core
-            if core.write_state is _BROKEN:
-                self._refuse_send()
-            if core.write_state is _OPEN:
-                core.write_shut()  # first, so a hang-up watcher never sees it unset
-                self._encoder.end()
-                try:
-                    self._sock.shutdown(_socket.SHUT_WR)
-                except OSError as exc:
-                    self._write_broke(exc)
-        finally:
-            lock.release()
-        return True

@@ -79,7 +79,7 @@ class Connection(MessageStream):
             channel.on_broken = report_broken_and_exit
             # The channel may have broken between the handshake and now (bad bytes in the
             # handshake's own chunk, the parent gone at once), before the hook was set.
-            broken = channel.read_error or channel.write_error
+            broken = channel.core.read_error or channel.core.write_error
             if broken is not None:
                 report_broken_and_exit(broken)
         # A worker that returns without finish() still gets what it queued out (bounded).
@@ -105,7 +105,7 @@ class Connection(MessageStream):
         Raises:
             BrokenResourceError: as :meth:`finish`.
         """
-        await self._channel.wait_read_done()
+        await self._channel.inbox.wait_read_done()
         with contextlib.suppress(ClosedResourceError):
             await self._channel.finish()
 

@@ -73,7 +73,7 @@ class _MessageStream:
         self._channel = channel
         # The channel's own methods, bound on the instance: one Python call less per message
         # (the methods below document them, and stand in for them on the class).
-        self.send = channel.send  # type: ignore[method-assign]
+        self.send = channel.send  # type: ignore[assignment]
         self.recv = channel.recv  # type: ignore[method-assign]
 
     def send(self, data: BytesLike) -> None:
