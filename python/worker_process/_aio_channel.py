@@ -31,7 +31,7 @@ from ._codec import (
     Encoder,
     payload_view,
 )
-from ._core import ChannelCore, ReadState, WriteState
+from ._core import ChannelCore, CoreBacked, ReadState, WriteState
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
@@ -44,7 +44,7 @@ _HANDSHAKING = ReadState.HANDSHAKE
 _OPEN = WriteState.OPEN
 
 
-class AsyncChannel:
+class AsyncChannel(CoreBacked):
     """One end of the channel on an asyncio loop. Not thread-safe (like every asyncio object).
 
     ``on_broken`` is called once, with the error, when the channel breaks in either direction;
@@ -89,15 +89,6 @@ class AsyncChannel:
     def start(self) -> None:
         """Begin reading."""
         self._start_reading()
-
-    @property
-    def closed(self) -> bool:
-        return self.core.closed
-
-    @property
-    def read_done(self) -> bool:
-        """The peer's stream ended (cleanly or not), or this side closed."""
-        return self.core.read_done
 
     def close(self) -> None:
         """Close the socket at once; pending sends fail with ClosedResourceError."""

@@ -36,6 +36,7 @@ __all__ = [
     "WRITE_STATES",
     "WRITE_TABLE",
     "ChannelCore",
+    "CoreBacked",
     "ReadState",
     "WriteState",
 ]
@@ -286,6 +287,22 @@ class ChannelCore:
         if isinstance(self.read_error, ProtocolError) and self.read_state is ReadState.BROKEN:
             return self.read_error
         return self.recv_error()
+
+
+class CoreBacked:
+    """What a transport whose state is a :class:`ChannelCore` (``core``) answers from it."""
+
+    core: ChannelCore
+
+    @property
+    def closed(self) -> bool:
+        """This side closed the channel."""
+        return self.core.closed
+
+    @property
+    def read_done(self) -> bool:
+        """The peer's stream ended (cleanly or not), or this side closed."""
+        return self.core.read_done
 
 
 def _broken(cause: BaseException | None) -> BrokenResourceError:

@@ -30,7 +30,7 @@ from ._codec import (
     Encoder,
     frame_length,
 )
-from ._core import ChannelCore, ReadState
+from ._core import ChannelCore, CoreBacked, ReadState
 from ._errors import (
     ProtocolError,
 )
@@ -66,7 +66,7 @@ class suppress:
         return exc_type is not None and issubclass(exc_type, self._types)
 
 
-class SyncChannel:
+class SyncChannel(CoreBacked):
     """One end of the channel over a blocking socket.
 
     ``send`` may be called from several threads at once, and so may ``recv`` (each message
@@ -95,13 +95,14 @@ class SyncChannel:
         self.fd = sock.fileno()
         self._decoder = decoder
         self._encoder = encoder
-        self._core = ChannelCore(hup_is_broken=hup_is_broken)
+        #: The channel's state (``read_error``, ``write_error``, …).
+        self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side: guarded by _recv_lock, except that taking from the inbox needs no lock
         self._recv_lock = _thread.allocate_lock()
         self._inbox: deque[bytes] = deque()
         self._large_next = False
-        self.writer = writer = SyncWriter(sock, encoder, self._core, self._report_broken)
+        self.writer = writer = SyncWriter(sock, encoder, self.core, self._report_broken)
         self.send = writer.send
         self.write_handshake = writer.write_handshake
         self.finish = writer.finish
@@ -109,28 +110,19 @@ class SyncChannel:
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def read_done(self) -> bool:
-        """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._core.read_done
-
-    @property
-    def closed(self) -> bool:
-        return self._core.closed
-
-    @property
     def finished(self) -> bool:
         """This side ended its stream, or closed the channel."""
-        return self._core.finished
+        return self.core.finished
 
     @property
     def read_error(self) -> BaseException | None:
         """Why the read side broke, if it did."""
-        return self._core.read_error
+        return self.core.read_error
 
     @property
     def write_error(self) -> BaseException | None:
         """Why the write side broke (or what interrupted a send), if it did."""
-        return self._core.write_error
+        return self.core.write_error
 
     @property
     def handshake_done(self) -> bool:
@@ -139,7 +131,7 @@ class SyncChannel:
     def close(self) -> None:
         """Release the socket at once (without finishing). ``shutdown`` comes first so that
         a thread blocked reading or polling the socket wakes up."""
-        if not self._core.close():
+        if not self.core.close():
             return
         with suppress(OSError):
             self._sock.shutdown(_socket.SHUT_RDWR)  # a blocked send fails now, and lets go
@@ -179,7 +171,7 @@ class SyncChannel:
             raise TimeoutError(f"no message within {timeout} s")
         try:
             while not inbox:
-                if self._core.read_done:
+                if self.core.read_done:
                     self._raise_read_state()
                 if deadline is None:
                     decoder = self._decoder
@@ -210,7 +202,7 @@ class SyncChannel:
     def _raise_read_state(self) -> None:
         if self._inbox:
             return
-        err = self._core.recv_error()
+        err = self.core.recv_error()
         if err is not None:
             raise err
 
@@ -238,8 +230,8 @@ class SyncChannel:
         except (ProtocolError, MemoryError) as exc:
             self.break_with(exc)
             return
-        if self._core.read_state is _HANDSHAKING and decoder.handshake_done:
-            self._core.handshake_received()
+        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
+            self.core.handshake_received()
         if payloads:
             self._inbox.extend(payloads)
             self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
@@ -311,7 +303,7 @@ class SyncChannel:
         except ProtocolError as exc:
             self.break_with(exc)
             return
-        gone = self._core.stream_ended(self.peer_hung_up)
+        gone = self.core.stream_ended(self.peer_hung_up)
         if gone is not None and self.on_broken is not None:
             self.on_broken(gone)
 
@@ -326,5 +318,5 @@ class SyncChannel:
 
     def break_with(self, exc: BaseException) -> None:
         """The read side failed (protocol error, OS error, peer gone)."""
-        if self._core.read_failed(exc) and self.on_broken is not None:
+        if self.core.read_failed(exc) and self.on_broken is not None:
             self.on_broken(exc)
