@@ -91,7 +91,8 @@ class AioEnd:
         self._call(lambda: self.channel.send(data))
 
     def recv(self, timeout: float | None = LIMIT) -> bytes:
-        result: bytes = self._call(lambda: asyncio.wait_for(self.channel.inbox.recv(), timeout), None)
+        inbox = self.channel.inbox
+        result: bytes = self._call(lambda: asyncio.wait_for(inbox.recv(), timeout), None)
         return result
 
     def finish(self) -> None:

@@ -20,16 +20,25 @@ from ._core import (
     ReadState,
     WriteState,
 )
+from ._grammar import write_or_check
 
 __all__ = ["SPEC_PATH", "main", "render"]
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "states.md"
 
 
-def _transitions(
-    states: dict[str, str], events: dict[str, str], table: dict[tuple[str, str], str]
+def _direction(
+    title: str,
+    states: dict[str, str],
+    events: dict[str, str],
+    table: dict[tuple[str, str], str],
 ) -> list[str]:
-    lines = ["| state | " + " | ".join(f"`{e}`" for e in events) + " |"]
+    """One direction's section: its states, its events, its transition table."""
+    lines = [f"## {title}", ""]
+    lines += [f"- **{state}**: {text}" for state, text in states.items()]
+    lines += ["", "Events:", ""]
+    lines += [f"- `{event}`: {text}" for event, text in events.items()]
+    lines += ["", "| state | " + " | ".join(f"`{e}`" for e in events) + " |"]
     lines.append("|---" * (len(events) + 1) + "|")
     for state in states:
         cells = [table.get((state, event), "·") for event in events]
@@ -72,25 +81,9 @@ def render() -> str:
         "and raise what it says. A cell names the next state; `·` means the event leaves the",
         "state unchanged (BROKEN and CLOSED are sticky: a broken channel never works again).",
         "",
-        "## Reading (the peer's stream)",
+        *_direction("Reading (the peer's stream)", READ_STATES, READ_EVENTS, READ_TABLE),
         "",
-        *(f"- **{state}**: {text}" for state, text in READ_STATES.items()),
-        "",
-        "Events:",
-        "",
-        *(f"- `{event}`: {text}" for event, text in READ_EVENTS.items()),
-        "",
-        *_transitions(READ_STATES, READ_EVENTS, READ_TABLE),
-        "",
-        "## Writing (this side's stream)",
-        "",
-        *(f"- **{state}**: {text}" for state, text in WRITE_STATES.items()),
-        "",
-        "Events:",
-        "",
-        *(f"- `{event}`: {text}" for event, text in WRITE_EVENTS.items()),
-        "",
-        *_transitions(WRITE_STATES, WRITE_EVENTS, WRITE_TABLE),
+        *_direction("Writing (this side's stream)", WRITE_STATES, WRITE_EVENTS, WRITE_TABLE),
         "",
         "## What the calls raise",
         "",
@@ -113,16 +106,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["--write"]:
-        SPEC_PATH.write_text(render())
-        return 0
-    if argv == ["--check"]:
-        if not SPEC_PATH.exists() or SPEC_PATH.read_text() != render():
-            print(f"{SPEC_PATH} is stale: run with --write", file=sys.stderr)
-            return 1
-        return 0
-    print("usage: python -m worker_process._states --write | --check", file=sys.stderr)
-    return 2
+    return write_or_check(argv, SPEC_PATH, render, "worker_process._states")
 
 
 if __name__ == "__main__":
