@@ -6,6 +6,7 @@ PEER: ``raw1`` (plain Python, one ``os.write`` per frame), ``rawb`` (plain Pytho
 batched into 64 KiB writes), ``mp`` (``multiprocessing.Pipe``), ``aio`` (this project's
 asyncio API on both sides), ``sync`` (the blocking API on both sides), ``sync-node`` /
 ``aio-node`` (a Python parent on either API, the Node.js worker of interop/node),
+``uvloop`` (as ``aio``, with uvloop's event loop on both sides),
 ``bare-python`` / ``bare-node`` (start-up only: ``python -c pass``, ``node -e 0``),
 ``aio-floor`` (W2 only: plain asyncio BufferedProtocols on both sides, no library, no
 framing: about the least an asyncio peer can cost).
@@ -76,6 +77,8 @@ def node() -> str:
 def worker_file(peer: str) -> tuple[str, list[str]]:
     if peer.endswith("-node"):
         return str(NODE_PEER), ["worker"]
+    if peer == "uvloop":
+        return str(WORKERS / "wp_aio.py"), ["uvloop"]
     return str(WORKERS / ("wp_aio.py" if peer == "aio" else "wp_sync.py")), []
 
 
@@ -169,6 +172,10 @@ def run_aio(peer: str, workload: str, count: int, size: int) -> Result:
                         "cpu": time.process_time() - cpu + worker_cpu}
         return {"seconds": seconds, "worker_kib": worker_kib}
 
+    if peer == "uvloop":
+        import uvloop
+
+        return uvloop.run(main())
     return asyncio.run(main())
 
 
@@ -356,6 +363,7 @@ RUNNERS: dict[str, Callable[[str, str, int, int], Result]] = {
     "rawb": run_raw,
     "mp": run_mp,
     "aio": run_aio,
+    "uvloop": run_aio,
     "sync": run_sync,
     "aio-node": run_aio,
     "sync-node": run_sync,

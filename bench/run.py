@@ -71,6 +71,7 @@ def make_peers(node: str | None) -> list[Peer]:
         Peer("aio-floor", "asyncio Protocol floor (no library, no framing)", py_parent("aio-floor"),
              ("w2",)),
         Peer("aio", "worker-process asyncio <-> asyncio", py_parent("aio")),
+        Peer("uvloop", "worker-process asyncio on uvloop <-> on uvloop", py_parent("uvloop")),
         Peer("sync", "worker-process blocking <-> blocking", py_parent("sync")),
     ]
     if node is not None:
@@ -216,8 +217,10 @@ def checks(m: dict[str, dict[str, float | None]]) -> list[str]:
           ratio(get("sync", "w2"), get("mp", "w2")), lambda v: v <= 1.0, ".2f")
     check("W2 asyncio / multiprocessing, time per round trip (target <= 1.25x)",
           ratio(get("aio", "w2"), get("mp", "w2")), lambda v: v <= 1.25, ".2f")
-    for api in ("aio", "sync"):
-        name = "asyncio" if api == "aio" else "blocking"
+    check("W2 asyncio on uvloop / multiprocessing, time per round trip (target <= 1.0x)",
+          ratio(get("uvloop", "w2"), get("mp", "w2")), lambda v: v <= 1.0, ".2f")
+    names = {"aio": "asyncio", "uvloop": "asyncio on uvloop", "sync": "blocking"}
+    for api, name in names.items():
         check(f"W3 {name} / raw (target >= 0.8x)",
               ratio(get(api, "w3"), get("raw1", "w3")), lambda v: v >= 0.8, ".2f")
         for side in ("parent", "worker"):

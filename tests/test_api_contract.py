@@ -56,11 +56,15 @@ class Parent(Protocol):
     def shutdown(self) -> None: ...
 
 
+#: Makes the asyncio driver's loop (test_api_contract_uvloop.py swaps in uvloop's).
+new_event_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+
+
 class AsyncioParent:
     """The asyncio API, each call run to completion on a private loop."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self.worker: worker_process.Worker | None = None
         self.returncode: int | None = None
 

@@ -1,4 +1,5 @@
-"""Benchmark worker on the asyncio API; the modes of ``wp_sync.py``."""
+"""Benchmark worker on the asyncio API; the modes of ``wp_sync.py``. A first argument
+``uvloop`` runs it on uvloop's event loop."""
 
 import asyncio
 import sys
@@ -30,4 +31,10 @@ async def main() -> None:
     await conn.finish()
 
 
-asyncio.run(main())
+if sys.argv[1] == "uvloop":
+    import uvloop
+
+    del sys.argv[1]
+    uvloop.run(main())
+else:
+    asyncio.run(main())

@@ -16,6 +16,9 @@ asyncio API and the event classes are loaded on first use, so a worker using
 
 from __future__ import annotations
 
+# Imported first: it notes what fd 3 is before this process can make an event loop (whose
+# descriptors would take the number 3 if it is free).
+from . import _channel_fd  # noqa: F401  # isort: skip
 from ._codec import Decoder, DecoderState, Encoder, EncoderState
 from ._errors import (
     BrokenResourceError,

@@ -1,15 +1,11 @@
 """The asyncio transport: frames over a connected non-blocking socket, driven by the loop's
-reader/writer callbacks and the sans-I/O codec.
+reader/writer callbacks and the sans-I/O codec, with the channel's state in a
+:class:`~._core.ChannelCore`.
 
-Writes are coalesced: a frame sent after a pause is written at once (latency); frames sent in
-quick succession after it are appended to a buffer written at the end of the loop iteration
-(one ``send``/``sendmsg`` for many frames), so a sender that never waits pays no syscall per
-message. Large payloads are not copied: they go out with ``sendmsg`` next to their header.
-Reads land in the decoder's buffer and whole batches of frames are parsed per ``recv_into``.
-A payload of ``BULK_PAYLOAD`` bytes or more is received by a short-lived thread with one
-blocking ``recv(n, MSG_WAITALL)``, straight into the ``bytes`` object that is delivered (no
-copy, no second buffer of its size); the loop keeps running meanwhile. That is why the socket
-stays in blocking mode and every call the loop makes on it passes ``MSG_DONTWAIT``.
+Writes are queued and coalesced by a :class:`~._aio_writer.FrameWriter`. Reads land in the
+decoder's buffer and whole batches of frames are parsed per ``recv_into``. A payload of
+``BULK_PAYLOAD`` bytes or more is received by a thread (:mod:`._aio_bulk`), straight into the
+``bytes`` object that is delivered; the loop keeps running meanwhile and never waits for it.
 
 Both directions are bounded: ``send`` waits while more than ``WRITE_HIGH_WATER`` bytes are
 queued, and reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait
@@ -18,53 +14,37 @@ for a consumer, so a slow peer exerts back-pressure instead of growing memory.
 
 from __future__ import annotations
 
-import _thread
 import asyncio
-import contextlib
 import errno
-import heapq
-import inspect
-import itertools
-import select
 import socket
-import struct
-from collections import deque
-from collections.abc import Awaitable, Callable
-from time import monotonic as _monotonic
-from typing import Any
+from collections.abc import Callable
 
-from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
+from ._aio_bulk import BulkReader
+from ._aio_inbox import READ_HIGH_WATER, READ_LOW_WATER, Inbox
+from ._aio_writer import FrameWriter
+from ._channel_fd import peer_released
+from ._codec import (
+    LARGE_PAYLOAD,
+    BytesLike,
+    Decoder,
+    DecoderState,
+    Encoder,
+    payload_view,
+)
+from ._core import ChannelCore, CoreBacked, ReadState, WriteState
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
-    EndOfStream,
     ProtocolError,
-    WorkerProcessError,
 )
 
 WRITE_HIGH_WATER = 1 << 18
-READ_HIGH_WATER = 1 << 22
-READ_LOW_WATER = 1 << 20
-#: Payloads at least this long are received in a thread, straight into their ``bytes``.
-BULK_PAYLOAD = 1 << 20
-#: A frame sent this long (seconds) or more after the end of the last write made from
-#: ``send()`` itself is written at once too; one sent sooner is coalesced with the others sent
-#: in the same loop iteration.
-IMMEDIATE_GAP = 20e-6
 _DONTWAIT = socket.MSG_DONTWAIT
-_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
-_HEADER = struct.Struct(">L")
-_IOV_MAX = 512
-
-MessageHandler = Callable[[bytes], object]
+_HANDSHAKING = ReadState.HANDSHAKE
+_OPEN = WriteState.OPEN
 
 
-class PeerGoneError(WorkerProcessError):
-    """The peer closed both directions of the channel (its process is gone) instead of
-    ending its stream with a half-close."""
-
-
-class AsyncChannel:
+class AsyncChannel(CoreBacked):
     """One end of the channel on an asyncio loop. Not thread-safe (like every asyncio object).
 
     ``on_broken`` is called once, with the error, when the channel breaks in either direction;
@@ -82,46 +62,27 @@ class AsyncChannel:
         loop: asyncio.AbstractEventLoop,
         hup_is_broken: bool = False,
     ) -> None:
-        sock.setblocking(True)  # the loop passes MSG_DONTWAIT; a bulk read blocks in a thread
+        sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
         self._loop = loop
         self._decoder = decoder
         self._encoder = encoder
-        self._hup_is_broken = hup_is_broken
+        #: The channel's state (``read_error``, ``write_error``, …).
+        self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side
-        self._inbox: deque[bytes] = deque()
-        self._inbox_bytes = 0
-        self._recv_waiter: asyncio.Future[None] | None = None
+        #: Received messages: ``recv()``, the ``onmessage`` handler, ``wait_read_done()``.
+        self.inbox = Inbox(
+            loop, self.core, pause=self._pause_reading, resume=self._start_reading, owner=self
+        )
         self._handshake_waiter: asyncio.Future[None] | None = None
         self._reading = False
-        self._paused = False
-        self._eof = False
-        self._read_error: BaseException | None = None
-        self._bulk: int | None = None  # the length of the payload a bulk read receives
-        self._bulk_reader: _BulkReader | None = None
+        self._bulk = BulkReader(sock, loop.call_soon_threadsafe, self._end_bulk)
         # Peek at the next header at a frame boundary only when a large payload may follow:
         # first, after a large payload, after a read that filled the buffer.
         self._peek_next = True
-        self._peek_buf = bytearray(4)
-        self._onmessage: MessageHandler | None = None
-        self._dispatching = False
-        self._ended_waiters: list[asyncio.Future[None]] = []
-        # write side
-        self._small = bytearray()
-        self._chunks: deque[BytesLike] = deque()
-        self._queued = 0  # bytes ever queued
-        self._written = 0  # bytes ever written
-        self._write_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-        self._flush_scheduled = False
-        self._last_immediate = -1.0  # when a frame was last written from send() itself
-        self._writing = False
-        self._write_error: BaseException | None = None
-        self._shutdown_requested = False
-        self._write_shut = False
-        self._closed = False
+        self._writer = FrameWriter(sock, loop, self.core, self._write_broke)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -129,48 +90,23 @@ class AsyncChannel:
         """Begin reading."""
         self._start_reading()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def read_done(self) -> bool:
-        """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._eof or self._read_error is not None or self._closed
-
     def close(self) -> None:
         """Close the socket at once; pending sends fail with ClosedResourceError."""
-        if self._closed:
+        if not self.core.close():
             return
-        self._closed = True
         self._stop_reading()
-        self._stop_writing()
-        err = ClosedResourceError("the channel was closed")
-        self._fail_writers(err)
-        self._wake_reader()
-        self._wake_ended()
-        self._release_socket()
-
-    def _release_socket(self) -> None:
-        reader = self._bulk_reader
-        if reader is not None:
-            self._bulk_reader = None
-            if self._bulk is not None:
-                # Wake the bulk reader (its recv returns) and let it finish before the
-                # descriptor is closed, so that it never reads a reused descriptor number.
-                with contextlib.suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                reader.wait(5.0)
-            reader.stop()
-        self._sock.close()
+        self._writer.fail(ClosedResourceError("the channel was closed"))
+        self.inbox.wake_reader()
+        self.inbox.wake_ended()
+        self._bulk.close()  # closes the socket, now or once a bulk read returns
 
     # -- handshake ---------------------------------------------------------------------------
 
     def write_handshake(self) -> None:
         """Queue this side's handshake byte and write it at once."""
-        self._small += self._encoder.handshake()
-        self._queued += 1
-        self._flush()
+        handshake = self._encoder.handshake()
+        self.core.handshake_sent()
+        self._writer.write_now(handshake)
 
     async def wait_handshake(self) -> None:
         """Wait for the peer's handshake byte.
@@ -186,14 +122,21 @@ class AsyncChannel:
             finally:
                 self._handshake_waiter = None
         if not self._decoder.handshake_done:
-            self._raise_read_error(handshake=True)
+            err = self.core.handshake_error()
+            assert err is not None  # the read side is done
+            raise err
 
     # -- reading -----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
-        if not self._reading and not self.read_done and self._bulk is None:
+        if not self._reading and not self.read_done and not self._bulk.active:
             self._loop.add_reader(self._fd, self._on_readable)
             self._reading = True
+
+    def _pause_reading(self) -> bool:
+        reading = self._reading
+        self._stop_reading()
+        return reading
 
     def _stop_reading(self) -> None:
         if self._reading:
@@ -204,126 +147,94 @@ class AsyncChannel:
         decoder = self._decoder
         if self._peek_next and decoder.buffered == 0 and decoder.state is DecoderState.FRAMES:
             self._peek_next = False
-            if self._start_bulk():
+            if self._bulk.try_start(decoder.max_message_size):
+                self._stop_reading()
                 return
+        self._read_once()
+
+    def _read_once(self, *, may_pause: bool = True) -> int:
+        """One ``recv_into`` into the decoder's buffer; deliver the frames it completes.
+        Returns the byte count: 0 at the end of the stream or on an error, -1 if there was
+        nothing to read."""
+        decoder = self._decoder
         try:
             buffer = decoder.get_buffer()  # may grow a large payload's buffer: MemoryError
             n = self._sock.recv_into(buffer, 0, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return
+            return -1
         except (OSError, MemoryError) as exc:  # MemoryError: a payload too big for this host
             self._break(exc)
-            return
+            return 0
         if n == 0:
             self._on_eof()
-            return
+            return 0
         try:
             payloads = decoder.buffer_updated(n)
+            if decoder.state is DecoderState.ERROR:  # frames before the error come first
+                self.inbox.deliver(payloads, may_pause=False)
+                payloads = decoder.feed_payloads(b"")  # raises the stored error
         except (ProtocolError, MemoryError) as exc:
             self._break(exc)
-            return
-        waiter = self._handshake_waiter
-        if waiter is not None and decoder.handshake_done and not waiter.done():
-            waiter.set_result(None)
-        if n == len(buffer):
+            return 0
+        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
+            self._handshake_received()
+        if n == len(buffer) or (payloads and len(payloads[-1]) >= LARGE_PAYLOAD):
             self._peek_next = True
         if payloads:
-            if len(payloads[-1]) >= LARGE_PAYLOAD:
-                self._peek_next = True
-            self._deliver(payloads)
-        if decoder.state is DecoderState.ERROR:
-            try:
-                decoder.feed_payloads(b"")
-            except ProtocolError as exc:
-                self._break(exc)
+            self.inbox.deliver(payloads, may_pause=may_pause)
+        return n
 
-    # A bulk read: at a frame boundary, a peek at the next header tells whether its payload is
-    # large; if so, the channel's bulk thread receives it with one blocking
-    # recv(n, MSG_WAITALL) (a ``bytes`` of exactly its size, filled by the kernel), while the
-    # loop stops reading the socket.
-
-    def _start_bulk(self) -> bool:
-        head = self._peek_buf
-        try:
-            if self._sock.recv_into(head, 4, _PEEK) < 4:
-                return False
-        except OSError:
-            return False  # the normal path reports it
-        (length,) = _HEADER.unpack(head)
-        if length < BULK_PAYLOAD or length > min(self._decoder.max_message_size, PREALLOCATE):
-            # Over PREALLOCATE, a header alone must not reserve its announced length (spec,
-            # Limits): the decoder takes the frame, growing its buffer as bytes arrive.
-            return False
-        self._sock.recv(4, _DONTWAIT)  # the header: it is there, it was just peeked at
-        self._stop_reading()
-        reader = self._bulk_reader
-        if reader is None:
-            reader = self._bulk_reader = _BulkReader(self._sock, self._loop, self._end_bulk)
-        self._bulk = length
-        reader.start(length)
-        return True
-
-    def _end_bulk(self, wait: bool) -> bool:
-        """Take the bulk read's result (waiting briefly for it if ``wait``); return False if
-        it is still running."""
-        length = self._bulk
-        reader = self._bulk_reader
-        if length is None or reader is None:
+    def _end_bulk(self, restart: bool = True) -> bool:
+        """Take a bulk read's payload if it is in (the thread's ``on_done``; also called at
+        the peer's exit); return False if it is still being received. ``restart``: resume
+        reading the socket afterwards."""
+        result = self._bulk.take()
+        if result is None:
+            return not self._bulk.active
+        if self.core.closed:
             return True
-        if not reader.wait(0.05 if wait else 0.0):
-            return False
-        self._bulk = None
-        data, error = reader.take()
-        if self._closed:
+        if result.error is not None:
+            self._break(result.error)
             return True
-        if error is not None:
-            self._break(error)
-        elif len(data) == length:
+        if result.complete:
             self._peek_next = True
-            self._deliver([data], may_pause=False)
-            if self._inbox_bytes > READ_HIGH_WATER:
-                self._paused = True
+            self.inbox.deliver([result.data], may_pause=False)
+            if self.inbox.bytes > READ_HIGH_WATER:
+                self.inbox.paused = True
                 return True
         else:
             # Cut short (end of stream, a signal): the decoder takes the frame from here.
             try:
-                self._deliver(self._decoder.feed_payloads(_HEADER.pack(length) + data))
+                self.inbox.deliver(self._decoder.feed_payloads(result.header + result.data))
             except ProtocolError as exc:
                 self._break(exc)
                 return True
-        if not wait:
+        if restart:
             self._start_reading()
         return True
 
     def read_available(self) -> None:
         """Read and deliver everything the kernel holds now, without waiting (used once the
         peer process has exited, so that nothing it wrote is left unread)."""
-        if not self._end_bulk(True):
-            return  # still receiving a large payload (its writer's socket is still open)
-        was_paused = self._paused
-        if was_paused:
-            self._paused = False
-        while not self.read_done:
-            try:
-                n = self._sock.recv_into(self._decoder.get_buffer(), 0, _DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                break
-            except (OSError, MemoryError) as exc:
-                self._break(exc)
-                break
-            if n == 0:
-                self._on_eof()
-                break
-            try:
-                payloads = self._decoder.buffer_updated(n)
-            except (ProtocolError, MemoryError) as exc:
-                self._break(exc)
-                break
-            if payloads:
-                self._deliver(payloads, may_pause=False)
-        if was_paused and not self.read_done and self._inbox_bytes > READ_LOW_WATER:
-            self._paused = True
+        if not self._end_bulk(restart=False):
+            return  # still receiving a large payload: the bulk reader delivers it later
+        inbox = self.inbox
+        was_paused = inbox.paused
+        inbox.paused = False
+        while not self.read_done and self._read_once(may_pause=False) > 0:
+            pass
+        if was_paused and not self.read_done and inbox.bytes > READ_LOW_WATER:
+            inbox.paused = True
             self._stop_reading()
+
+    def _handshake_received(self) -> None:
+        self.core.handshake_received()
+        self._wake_handshake()
+
+    def _wake_handshake(self) -> None:
+        waiter = self._handshake_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _on_eof(self) -> None:
         self._stop_reading()
@@ -332,222 +243,13 @@ class AsyncChannel:
         except ProtocolError as exc:
             self._break(exc)
             return
-        # Once this side shut its write side, the peer's half-close raises POLLHUP too: a
-        # finished worker takes any end of stream as clean.
-        if self._hup_is_broken and not self._write_shut and self._peer_hung_up():
-            self._break(PeerGoneError("the parent closed the channel without finishing (gone)"))
+        gone = self.core.stream_ended(lambda: peer_released(self._fd))
+        if gone is not None:
+            self._read_broke(gone)
             return
-        self._eof = True
-        if self._handshake_waiter is not None and not self._handshake_waiter.done():
-            self._handshake_waiter.set_result(None)
-        self._wake_reader()
-        self._maybe_ended()
-
-    def _peer_hung_up(self) -> bool:
-        # A peer that half-closed (shutdown(SHUT_WR)) leaves POLLHUP clear; a peer whose socket
-        # was released (process exit, close()) sets it.
-        poller = select.poll()
-        poller.register(self._fd, select.POLLOUT)
-        return any(ev & select.POLLHUP for _, ev in poller.poll(0))
-
-    def _deliver(self, payloads: list[bytes], *, may_pause: bool = True) -> None:
-        handler = self._onmessage
-        if handler is not None and not self._inbox and not self._dispatching:
-            for index, payload in enumerate(payloads):
-                result = self._call_handler(handler, payload)
-                if result is not None:
-                    self._queue(payloads[index + 1 :])
-                    self._dispatch_async(result)
-                    break
-        else:
-            self._queue(payloads)
-        if may_pause and self._inbox_bytes > READ_HIGH_WATER and self._reading:
-            self._paused = True
-            self._stop_reading()
-
-    def _queue(self, payloads: list[bytes]) -> None:
-        if not payloads:
-            return
-        self._inbox.extend(payloads)
-        self._inbox_bytes += sum(map(len, payloads))
-        self._wake_reader()
-
-    def _call_handler(self, handler: MessageHandler, payload: bytes) -> Awaitable[Any] | None:
-        try:
-            result = handler(payload)
-        except Exception as exc:
-            self._report_handler_error(exc)
-            return None
-        if inspect.isawaitable(result):
-            return result
-        return None
-
-    def _report_handler_error(self, exc: BaseException) -> None:
-        self._loop.call_exception_handler(
-            {"message": "onmessage handler raised", "exception": exc, "channel": self}
-        )
-
-    def _dispatch_async(self, first: Awaitable[Any]) -> None:
-        self._dispatching = True
-        self._loop.create_task(self._dispatcher(first))
-
-    async def _dispatcher(self, first: Awaitable[Any]) -> None:
-        pending: Awaitable[Any] | None = first
-        try:
-            while True:
-                if pending is not None:
-                    try:
-                        await pending
-                    except Exception as exc:
-                        self._report_handler_error(exc)
-                handler = self._onmessage
-                if handler is None or not self._inbox:
-                    return
-                payload = self._take()
-                pending = self._call_handler(handler, payload)
-        finally:
-            self._dispatching = False
-            self._maybe_ended()
-
-    def _take(self) -> bytes:
-        payload = self._inbox.popleft()
-        self._inbox_bytes -= len(payload)
-        if self._paused and self._inbox_bytes <= READ_LOW_WATER:
-            self._paused = False
-            self._start_reading()
-        return payload
-
-    @property
-    def onmessage(self) -> MessageHandler | None:
-        return self._onmessage
-
-    @onmessage.setter
-    def onmessage(self, handler: MessageHandler | None) -> None:
-        self._onmessage = handler
-        if handler is None or self._dispatching:
-            return
-        while self._inbox and self._onmessage is handler:
-            result = self._call_handler(handler, self._take())
-            if result is not None:
-                self._dispatch_async(result)
-                return
-        self._maybe_ended()
-
-    def _wake_reader(self) -> None:
-        waiter = self._recv_waiter
-        if waiter is not None:
-            self._recv_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def recv(self) -> bytes:
-        """The next message.
-
-        Raises:
-            EndOfStream: the peer ended its stream and every message was received.
-            BrokenResourceError: the channel broke (``__cause__`` says how).
-            ClosedResourceError: this side closed the channel.
-        """
-        if self._inbox:
-            return self._take()
-        while True:
-            if self._inbox:
-                return self._take()
-            if self._closed:
-                raise ClosedResourceError("the channel was closed")
-            if self._read_error is not None:
-                self._raise_read_error()
-            if self._eof:
-                raise EndOfStream("the peer ended its stream")
-            if self._recv_waiter is not None and not self._recv_waiter.done():
-                raise RuntimeError("recv() is already being awaited by another task")
-            waiter = self._recv_waiter = self._loop.create_future()
-            try:
-                await waiter
-            finally:
-                # A cancelled recv() (e.g. under asyncio.wait_for) must not leave its waiter
-                # behind: the next recv() would take it for another task's.
-                if self._recv_waiter is waiter:
-                    self._recv_waiter = None
-
-    def _raise_read_error(self, *, handshake: bool = False) -> None:
-        err = self._read_error
-        if handshake and isinstance(err, ProtocolError):
-            raise err
-        if err is None:
-            if self._closed:
-                raise ClosedResourceError("the channel was closed")
-            raise EndOfStream("the peer ended its stream")
-        raise BrokenResourceError(f"the channel broke: {err}") from err
-
-    def _all_read(self) -> bool:
-        # With a handler, "read" means handed to it; without one, queued for recv().
-        return (
-            self.read_done
-            and not self._dispatching
-            and not (self._inbox and self._onmessage is not None)
-        )
-
-    def _maybe_ended(self) -> None:
-        if self._ended_waiters and self._all_read():
-            self._wake_ended()
-
-    def _wake_ended(self) -> None:
-        waiters, self._ended_waiters = self._ended_waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def wait_read_done(self) -> None:
-        """Wait until the peer's stream ended and every message was dispatched or queued."""
-        while not self._all_read():
-            fut = self._loop.create_future()
-            self._ended_waiters.append(fut)
-            await fut
+        self.inbox.wake()
 
     # -- writing -----------------------------------------------------------------------------
-
-    def _check_writable(self) -> None:
-        if self._closed:
-            raise ClosedResourceError("the channel was closed")
-        if self._write_error is not None:
-            raise BrokenResourceError(
-                f"the channel broke: {self._write_error}"
-            ) from self._write_error
-        if self._shutdown_requested:
-            raise ClosedResourceError("this side already finished its stream")
-
-    def _enqueue(self, data: BytesLike) -> tuple[int, bool]:
-        """Queue one frame; return the byte count it ends at and whether the caller must wait
-        for it to be written out entirely (a large mutable payload)."""
-        self._check_writable()
-        size = len(data) if type(data) is bytes else memoryview(data).nbytes
-        header = self._encoder.header(size)
-        if size < LARGE_PAYLOAD:
-            small = self._small
-            small += header
-            small += data
-            whole = False
-        else:
-            if self._small:
-                self._chunks.append(self._small)
-                self._small = bytearray()
-            self._chunks.append(header)
-            self._chunks.append(data)
-            whole = type(data) is not bytes
-        self._queued += 4 + size
-        if not self._flush_scheduled and not self._writing:
-            if _monotonic() - self._last_immediate >= IMMEDIATE_GAP:
-                # Nothing was written at once just before: this frame goes out now (no loop
-                # iteration to wait for, and none scheduled: a ping-pong pays no extra one).
-                # The gap counts from the end of that write, however long it took.
-                self._flush()
-                self._last_immediate = _monotonic()
-            else:
-                # Frames in quick succession: written together at the end of this iteration.
-                self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
-        return self._queued, whole
 
     async def send(self, data: BytesLike) -> None:
         """Queue one message; return once at most ``WRITE_HIGH_WATER`` bytes are queued
@@ -555,35 +257,21 @@ class AsyncChannel:
         may reuse it).
 
         Raises:
+            TypeError: not a contiguous bytes-like object (nothing was queued).
             PayloadTooLargeError: over the wire maximum.
             ClosedResourceError: this side closed or finished.
             BrokenResourceError: the channel broke.
         """
-        end, whole = self._enqueue(data)
+        if self.core.write_state is not _OPEN:
+            raise self.core.send_error()  # type: ignore[misc]
+        data, size = payload_view(data)  # before anything is queued: a refusal writes nothing
+        writer = self._writer
+        end = writer.enqueue(self._encoder.header(size), data, size)
+        # A large mutable payload is not copied: the caller may reuse it once it is written.
+        whole = size >= LARGE_PAYLOAD and type(data) is not bytes
         target = end if whole else end - WRITE_HIGH_WATER
-        if self._written < target:
-            await self._wait_written(target)
-
-    async def _wait_written(self, target: int) -> None:
-        fut: asyncio.Future[None] = self._loop.create_future()
-        heapq.heappush(self._write_waiters, (target, next(self._seq), fut))
-        await fut
-
-    async def drain(self) -> None:
-        """Wait until every queued byte is written to the socket.
-
-        Raises:
-            BrokenResourceError, ClosedResourceError: as :meth:`send`.
-        """
-        if self._written < self._queued:
-            if not self._flush_scheduled and not self._writing:
-                self._flush()
-            if self._written < self._queued:
-                await self._wait_written(self._queued)
-        if self._write_error is not None:
-            raise BrokenResourceError(
-                f"the channel broke: {self._write_error}"
-            ) from self._write_error
+        if writer.written < target:
+            await writer.wait_written(target)
 
     async def finish(self) -> None:
         """Write everything queued, then shut down the write side (end of stream).
@@ -593,202 +281,57 @@ class AsyncChannel:
             BrokenResourceError: the channel broke before everything was written.
             ClosedResourceError: the channel was closed.
         """
-        if self._closed:
+        if self.core.closed:
             raise ClosedResourceError("the channel was closed")
-        self._shutdown_requested = True
-        await self.drain()
+        self.core.finish_requested()
+        await self._writer.drain()
         self._shutdown_write()
 
     def _shutdown_write(self) -> None:
-        if self._write_shut or self._closed:
+        if not self.core.writing:
             return
-        self._write_shut = True
+        self.core.write_shut()
         try:
             self._encoder.end()
             self._sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
             self._write_broke(exc)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._closed or self._write_error is not None:
-            return
-        if self._small:
-            self._chunks.append(self._small)
-            self._small = bytearray()
-        chunks = self._chunks
-        sock = self._sock
-        while chunks:
-            try:
-                if len(chunks) == 1:
-                    n = sock.send(chunks[0], _DONTWAIT)
-                else:
-                    n = sock.sendmsg(list(itertools.islice(chunks, _IOV_MAX)), (), _DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self._write_broke(exc)
-                return
-            self._written += n
-            while n:
-                head = chunks[0]
-                size = len(head) if type(head) is not memoryview else head.nbytes
-                if n >= size:
-                    chunks.popleft()
-                    n -= size
-                else:
-                    chunks[0] = memoryview(head)[n:]
-                    n = 0
-        if chunks:
-            if not self._writing:
-                self._loop.add_writer(self._fd, self._flush)
-                self._writing = True
-        elif self._writing:
-            self._stop_writing()
-        self._wake_writers()
-
-    def _stop_writing(self) -> None:
-        if self._writing:
-            self._loop.remove_writer(self._fd)
-            self._writing = False
-
-    def _wake_writers(self) -> None:
-        waiters = self._write_waiters
-        written = self._written
-        while waiters and waiters[0][0] <= written:
-            fut = heapq.heappop(waiters)[2]
-            if not fut.done():
-                fut.set_result(None)
-
-    def _fail_writers(self, exc: BaseException) -> None:
-        waiters, self._write_waiters = self._write_waiters, []
-        for _, _, fut in waiters:
-            if not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # a sender that gave up waiting must not leave it unretrieved
-
     def _write_broke(self, exc: OSError) -> None:
-        if self._write_error is not None:
+        if not self.core.write_failed(exc):
             return
-        self._write_error = exc
-        self._stop_writing()
-        self._chunks.clear()
-        self._small = bytearray()
         broken = BrokenResourceError(f"the channel broke: {exc}")
         broken.__cause__ = exc
-        self._fail_writers(broken)
+        self._writer.fail(broken)
         if self.on_broken is not None:
             self.on_broken(exc)
 
     def flush_blocking(self, timeout: float) -> None:
-        """Write what is still queued, blocking for at most ``timeout`` seconds in all (used
-        at interpreter exit, when no loop runs any more). Never raises."""
-        if self._closed or self._write_error is not None:
-            return
-        if self._small:
-            self._chunks.append(self._small)
-            self._small = bytearray()
-        if not self._chunks:
-            return
-        with contextlib.suppress(OSError):
-            self._sock.settimeout(timeout)
-            for chunk in self._chunks:
-                self._sock.sendall(chunk)
-            self._chunks.clear()
-            if self._shutdown_requested:
-                self._sock.shutdown(socket.SHUT_WR)
+        """At interpreter exit (no loop runs): :meth:`FrameWriter.flush_blocking`."""
+        self._writer.flush_blocking(timeout)
 
     def release_after_peer_exit(self) -> None:
         """The peer process exited and its stream was read to the end: free the socket.
         Messages already received can still be taken; sends fail with BrokenResourceError."""
-        if self._closed:
+        if self.core.closed:
             return
-        if self._write_error is None:
-            self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
+        self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
-        self._release_socket()
-
-    # -- breaking ----------------------------------------------------------------------------
+        self._bulk.close()
 
     def _break(self, exc: BaseException) -> None:
-        """The read side failed (protocol error, OS error, peer gone)."""
-        if self._read_error is not None or self._closed:
-            return
-        self._read_error = exc
+        """The read side failed (protocol error, OS error)."""
+        if self.core.read_failed(exc):
+            self._read_broke(exc)
+
+    def _read_broke(self, exc: BaseException) -> None:
         self._stop_reading()
-        waiter = self._handshake_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self._wake_reader()
-        self._maybe_ended()
+        self._wake_handshake()
+        self.inbox.wake()
         if self.on_broken is not None:
             self.on_broken(exc)
 
     @property
-    def read_error(self) -> BaseException | None:
-        return self._read_error
-
-
-class _BulkReader:
-    """The thread that receives a channel's large payloads, one at a time: the same thread
-    every time, so that the memory of a payload its consumer freed is reused for the next one
-    (a new thread may be given another malloc arena, where the freed memory stays resident:
-    twice the payload's size in RSS)."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        loop: asyncio.AbstractEventLoop,
-        on_done: Callable[[bool], object],
-    ) -> None:
-        self._sock = sock
-        self._loop = loop
-        self._on_done = on_done
-        self._go = _thread.allocate_lock()
-        self._go.acquire()
-        self._idle = _thread.allocate_lock()  # held while a payload is being received
-        self._length = 0
-        self._stopping = False
-        self._result: tuple[bytes, OSError | None] = (b"", None)
-        _thread.start_new_thread(self._run, ())
-
-    def start(self, length: int) -> None:
-        self._idle.acquire()
-        self._length = length
-        self._go.release()
-
-    def wait(self, timeout: float) -> bool:
-        """Whether the current payload is in (waiting at most ``timeout`` seconds)."""
-        if not self._idle.acquire(timeout > 0, timeout if timeout > 0 else -1):
-            return False
-        self._idle.release()
-        return True
-
-    def take(self) -> tuple[bytes, OSError | None]:
-        result, self._result = self._result, (b"", None)
-        return result
-
-    def stop(self) -> None:
-        self._stopping = True
-        with contextlib.suppress(RuntimeError):  # already released: it is about to look
-            self._go.release()
-
-    def _run(self) -> None:
-        while True:
-            self._go.acquire()
-            if self._stopping:
-                return
-            try:
-                self._result = (self._sock.recv(self._length, socket.MSG_WAITALL), None)
-            except OSError as exc:
-                self._result = (b"", exc)
-            except MemoryError:
-                # The announced length cannot be reserved at once (address-space limit,
-                # strict overcommit): no byte was read; the decoder takes the frame, growing
-                # its buffer only as bytes arrive.
-                self._result = (b"", None)
-            self._idle.release()
-            if self._stopping:
-                return
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(self._on_done, False)
+    def handshake_done(self) -> bool:
+        """Whether the peer's handshake byte arrived (and was right)."""
+        return self._decoder.handshake_done

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import struct
 
+from ._checks import check_size
 from ._errors import (
     HandshakeByteError,
     LocalProtocolError,
@@ -46,10 +47,38 @@ SCRATCH_SIZE: Final = 1 << 18
 BytesLike = bytes | bytearray | memoryview
 
 
-def _check_limit(max_message_size: int) -> int:
-    if not isinstance(max_message_size, int) or not 0 <= max_message_size <= MAX_PAYLOAD:
-        raise ValueError(f"max_message_size must be an int from 0 to {MAX_PAYLOAD}")
-    return max_message_size
+#: ``pack_header(length)``: the 4 header bytes of a frame whose payload is ``length`` bytes
+#: long, unchecked (the caller checked ``length`` against ``MAX_PAYLOAD``; the encoder's
+#: ``header`` checks). The struct's own method: the blocking transport's hot path calls it.
+pack_header = _pack_header
+
+
+def frame_length(header: BytesLike) -> int:
+    """The payload length a frame's 4 header bytes announce (``header`` holds at least
+    those; the length is not checked against any limit)."""
+    length: int = _unpack_header(header)[0]
+    return length
+
+
+def payload_view(data: BytesLike) -> tuple[BytesLike, int]:
+    """A payload handed to ``send``, checked before any byte of its frame is queued or
+    written: ``(payload, size)``, where a ``memoryview`` is recast to unsigned bytes (so that
+    slicing it counts bytes, whatever its format and shape).
+
+    Raises:
+        TypeError: not a bytes-like object, or a non-contiguous view (nothing can be sent of
+            it as it is: copy it with ``bytes(view)``).
+    """
+    if type(data) is bytes:
+        return data, len(data)
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise TypeError(
+            "send() needs a contiguous bytes-like object; copy a strided view with bytes(view)"
+        )
+    if type(data) is memoryview and (view.format != "B" or view.ndim != 1):
+        data = view.cast("B")
+    return data, view.nbytes
 
 
 class DecoderState(enum.Enum):
@@ -98,7 +127,7 @@ class Decoder:
 
     def __init__(self, role: Role, *, max_message_size: int = MAX_PAYLOAD) -> None:
         self.role: Final = role
-        self.max_message_size: Final = _check_limit(max_message_size)
+        self.max_message_size: Final = check_size(max_message_size)
         self._expected = WORKER_HANDSHAKE if role is Role.PARENT else PARENT_HANDSHAKE
         self._state = _HANDSHAKE
         #: Whether the peer's handshake byte arrived (and was right).
@@ -401,16 +430,20 @@ class Encoder:
 
         Raises:
             PayloadTooLargeError, LocalProtocolError: as :meth:`header`.
+            TypeError: as :func:`payload_view`.
         """
-        return self.header(memoryview(payload).nbytes), payload
+        payload, size = payload_view(payload)
+        return self.header(size), payload
 
     def frame(self, payload: BytesLike) -> bytes:
         """Header and payload joined into one ``bytes`` (convenient for small payloads).
 
         Raises:
             PayloadTooLargeError, LocalProtocolError: as :meth:`header`.
+            TypeError: as :func:`payload_view`.
         """
-        return self.header(memoryview(payload).nbytes) + bytes(payload)
+        payload, size = payload_view(payload)
+        return self.header(size) + bytes(payload)
 
     def end(self) -> None:
         """This side ends its stream (the transport shuts down its write side).

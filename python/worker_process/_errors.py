@@ -15,6 +15,7 @@ __all__ = [
     "MessageTooLargeError",
     "NoReplyError",
     "PayloadTooLargeError",
+    "PeerGoneError",
     "PoolError",
     "ProtocolError",
     "RemoteError",
@@ -122,6 +123,12 @@ class BrokenResourceError(WorkerProcessError):
     """The peer or the operating system broke the channel. ``__cause__`` holds the underlying
     error: an ``OSError``, a :class:`ProtocolError`, or a ``MemoryError`` (a message too
     large to hold)."""
+
+
+class PeerGoneError(WorkerProcessError):
+    """The peer released its whole socket (its process is gone, or it closed the channel)
+    instead of ending its stream with a half-close. A worker's channel breaks with this as
+    the ``__cause__`` when its parent is gone."""
 
 
 class EndOfStream(WorkerProcessError):

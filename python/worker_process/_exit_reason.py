@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import _thread
 import os
-import signal as _signal
 import weakref
 from collections import deque
 
@@ -16,6 +15,7 @@ from ._errors import (
     NoReplyError,
     WorkerExitError,
 )
+from ._outcome import describe_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,17 +55,6 @@ __all__ = [
 #: After a worker's stream ended or broke, how long to wait (seconds) for its exit status so
 #: that the error can say how it ended.
 EXIT_STATUS_GRACE = 1.0
-
-
-def describe_exit(returncode: int) -> str:
-    """``"exited with code N"`` or ``"was killed by SIGNAME"``."""
-    if returncode < 0:
-        try:
-            name = _signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with code {returncode}"
 
 
 class WorkerExitEndError(WorkerExitError, EndOfStream):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -152,17 +152,23 @@ def render_wire_module() -> str:
 WIRE_MODULE_PATH = Path(__file__).with_name("_wire.py")
 
 
-def main(argv: list[str]) -> int:
+def write_or_check(argv: list[str], path: Path, render: Callable[[], str], module: str) -> int:
+    """The command line of a generated file: ``--write`` writes ``render()`` to ``path``;
+    ``--check`` exits 1 if ``path`` differs from it (stale)."""
     if argv == ["--write"]:
-        WIRE_MODULE_PATH.write_text(render_wire_module())
+        path.write_text(render())
         return 0
     if argv == ["--check"]:
-        if WIRE_MODULE_PATH.read_text() != render_wire_module():
-            print(f"{WIRE_MODULE_PATH} is stale: run with --write", file=sys.stderr)
+        if not path.exists() or path.read_text() != render():
+            print(f"{path} is stale: run `python -m {module} --write`", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m worker_process._grammar --write | --check", file=sys.stderr)
+    print(f"usage: python -m {module} --write | --check", file=sys.stderr)
     return 2
+
+
+def main(argv: list[str]) -> int:
+    return write_or_check(argv, WIRE_MODULE_PATH, render_wire_module, "worker_process._grammar")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ._aio_channel import AsyncChannel, MessageHandler
+from ._aio_channel import AsyncChannel
+from ._aio_inbox import MessageHandler
 from ._codec import BytesLike
 from ._errors import EndOfStream
 
@@ -40,14 +41,14 @@ class MessageStream:
                 :class:`~worker_process.ProtocolError` or ``OSError``).
             ClosedResourceError: this side closed the channel.
         """
-        return await self._channel.recv()
+        return await self._channel.inbox.recv()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
     async def __anext__(self) -> bytes:
         try:
-            return await self._channel.recv()
+            return await self._channel.inbox.recv()
         except EndOfStream:
             raise StopAsyncIteration from None
 
@@ -60,8 +61,8 @@ class MessageStream:
         raises is reported through the event loop's exception handler. Set it to ``None`` to
         go back to ``recv()``.
         """
-        return self._channel.onmessage
+        return self._channel.inbox.handler
 
     @onmessage.setter
     def onmessage(self, handler: MessageHandler | None) -> None:
-        self._channel.onmessage = handler
+        self._channel.inbox.handler = handler

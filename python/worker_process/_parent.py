@@ -11,22 +11,20 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from . import _aio_exit
-from ._aio_channel import AsyncChannel, MessageHandler
+from ._aio_channel import AsyncChannel
+from ._aio_inbox import MessageHandler
+from ._checks import check_start, check_timeout
 from ._codec import Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
     EndOfStream,
-    HandshakeTimeoutError,
-    MaxDurationExceededError,
-    RemoteProtocolError,
     TruncatedStreamError,
-    WorkerExitError,
     WorkerProcessError,
     WorkerStartError,
 )
 from ._exit_reason import checked_outcome, record_settings, spawn_with_tail, wants_check
-from ._exit_reason import describe_exit as _describe_exit
 from ._messages import MessageStream
+from ._outcome import ExitRules, describe_exit
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
@@ -63,7 +61,9 @@ async def create_worker(
     :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
 
     ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
-    ``max_message_size`` bounds the messages accepted from the worker.
+    ``max_message_size`` bounds the messages accepted from the worker. Times are numbers of
+    seconds (``math.inf``: no limit), never NaN, bool or negative; ``max_duration`` may also
+    be ``None``.
 
     ``remote`` (``"ssh://[user@]host[:port]"``, or an argv prefix such as ``["docker",
     "exec", "-i", "box"]``) runs the worker there, through a local relay (``pid``,
@@ -74,7 +74,8 @@ async def create_worker(
     :meth:`Worker.close` (and ``async with``) raise for an unsuccessful exit.
 
     Raises:
-        ValueError: ``remote`` is not a valid target.
+        ValueError: a time or ``max_message_size`` out of range, or ``remote`` not a valid
+            target (nothing was started).
         WorkerStartError: the program could not be started, exited before the handshake
             (``returncode`` says how; through ``remote``, 255 when ssh or the link failed and
             127 when a piece is missing on the remote host), or closed the channel before it
@@ -86,6 +87,7 @@ async def create_worker(
     """
     loop = asyncio.get_running_loop()
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
+    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
     (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
@@ -94,7 +96,7 @@ async def create_worker(
     record_settings(worker, check, tail)
     if tail is not None:
         _aio_exit.watch_tail(worker, tail)
-    await worker._handshake(handshake_timeout)
+    await worker._handshake(handshake_limit)
     return worker
 
 
@@ -135,8 +137,7 @@ class Worker(MessageStream):
         self.args = argv
         self._child = child
         self._returncode: int | None = None
-        self._kill_reason: WorkerProcessError | None = None
-        self._max_duration = max_duration
+        self._rules = ExitRules(argv, max_duration)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_task: asyncio.Task[None] | None = None
         self.lifetime = loop.create_future()
@@ -152,17 +153,18 @@ class Worker(MessageStream):
 
     # -- start-up ----------------------------------------------------------------------------
 
-    async def _handshake(self, timeout: float) -> None:
+    async def _handshake(self, timeout: float | None) -> None:
         try:
             await self._connect_pipes()
             await self._await_handshake(timeout)
         except BaseException:
             await self._abort()
             raise
-        if self._max_duration is not None and self._returncode is None:
-            self._deadline = self._loop.call_later(self._max_duration, self._on_max_duration)
+        limit = self._rules.max_duration
+        if limit is not None and self._returncode is None:
+            self._deadline = self._loop.call_later(limit, self._on_max_duration)
 
-    async def _await_handshake(self, timeout: float) -> None:
+    async def _await_handshake(self, timeout: float | None) -> None:
         handshake = self._loop.create_task(self._channel.wait_handshake())
         waiting: set[asyncio.Future[object]] = {handshake, self._exited}  # type: ignore[arg-type]
         try:
@@ -180,12 +182,9 @@ class Worker(MessageStream):
                 return
             if isinstance(exc, TruncatedStreamError | BrokenResourceError):
                 # The worker closed its end first: report how the process ended, if it did.
-                await self._wait_exit(min(timeout, 5.0))
+                await self._wait_exit(5.0 if timeout is None else min(timeout, 5.0))
                 if self._returncode is not None:
-                    raise WorkerStartError(
-                        f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
-                        " handshake", returncode=self._returncode
-                    ) from exc
+                    raise self._rules.exited_before_handshake(self._returncode) from exc
                 raise WorkerStartError(
                     f"worker {self.args!r} closed the channel before the handshake; it was"
                     " killed"
@@ -194,16 +193,12 @@ class Worker(MessageStream):
         if self._exited in done:
             # Exited; what it wrote is still readable.
             self._channel.read_available()
-            if self._channel._decoder.handshake_done:
+            if self._channel.handshake_done:
                 return
             assert self._returncode is not None
-            raise WorkerStartError(
-                f"worker {self.args!r} {_describe_exit(self._returncode)} before the handshake",
-                returncode=self._returncode,
-            )
-        raise HandshakeTimeoutError(
-            f"worker {self.args!r} sent no handshake byte within {timeout} s; it was killed"
-        )
+            raise self._rules.exited_before_handshake(self._returncode)
+        assert timeout is not None
+        raise self._rules.handshake_timed_out(timeout)
 
     async def _connect_pipes(self) -> None:
         child, loop = self._child, self._loop
@@ -276,44 +271,19 @@ class Worker(MessageStream):
     def _settle_lifetime(self, returncode: int) -> None:
         if self.lifetime.done():
             return
-        reason = self._kill_reason
-        if reason is not None:
-            if isinstance(reason, MaxDurationExceededError):
-                reason = MaxDurationExceededError(
-                    str(reason), returncode=returncode, max_duration=reason.max_duration
-                )
-            self.lifetime.set_exception(reason)
-        elif returncode == 0:
+        error = self._rules.outcome(returncode)
+        if error is None:
             self.lifetime.set_result(None)
         else:
-            self.lifetime.set_exception(
-                WorkerExitError(
-                    f"worker {self.args!r} {_describe_exit(returncode)}", returncode=returncode
-                )
-            )
+            self.lifetime.set_exception(error)
 
     def _on_max_duration(self) -> None:
         self._deadline = None
-        if self._returncode is None and self._kill_reason is None:
-            assert self._max_duration is not None
-            self._kill_reason = MaxDurationExceededError(
-                f"worker {self.args!r} ran longer than max_duration={self._max_duration} s"
-                " and was killed",
-                returncode=-_signal.SIGKILL,
-                max_duration=self._max_duration,
-            )
+        if self._returncode is None and self._rules.ran_too_long():
             self.kill(_signal.SIGKILL)
 
     def _on_broken(self, exc: BaseException) -> None:
-        # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
-        # (the worker closed or died) is left to the exit status. The error may be found only
-        # after the exit (reading what the worker left, e.g. while reading was paused): it
-        # still decides ``lifetime``, whichever of the two the loop noticed first.
-        if isinstance(exc, RemoteProtocolError):
-            if self._kill_reason is None:
-                broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
-                broken.__cause__ = exc
-                self._kill_reason = broken
+        if self._rules.channel_broke(exc):
             self.kill(_signal.SIGKILL)
 
     async def _wait_exit(self, timeout: float) -> bool:
@@ -358,14 +328,14 @@ class Worker(MessageStream):
         Raises:
             RequestConflictError: (on setting) requests wait for their replies.
         """
-        return self._channel.onmessage
+        return self._channel.inbox.handler
 
     @onmessage.setter
     def onmessage(self, handler: MessageHandler | None) -> None:
         from ._request import check_onmessage
 
         check_onmessage(self, handler)
-        self._channel.onmessage = handler
+        self._channel.inbox.handler = handler
 
     async def request(
         self, data: bytes | bytearray | memoryview, timeout: float | None = None
@@ -406,8 +376,10 @@ class Worker(MessageStream):
         fails with; otherwise does not raise for the worker's exit status.
 
         Raises:
+            ValueError: ``timeout`` is not a number ``>= 0`` (``math.inf``: no limit).
             WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
+        timeout = check_timeout("timeout", timeout)
         if self._close_task is None:
             self._close_task = self._loop.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)
@@ -462,6 +434,6 @@ class Worker(MessageStream):
         await self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
-        state = "running" if self._returncode is None else _describe_exit(self._returncode)
+        state = "running" if self._returncode is None else describe_exit(self._returncode)
         return f"<Worker pid={self.pid} {state} args={self.args!r}>"
 

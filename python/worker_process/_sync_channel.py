@@ -1,12 +1,11 @@
-"""The blocking transport: frames over a connected blocking socket, on the sans-I/O codec.
+"""The blocking transport: frames over a connected blocking socket, on the sans-I/O codec,
+with the channel's state in a :class:`~._core.ChannelCore`.
 
 No event loop and no background reader: a frame is read when someone asks for a message.
-``send`` writes its frame before returning (one ``sendall`` for a small payload; a large one
-goes out with ``sendmsg`` next to its header, without a copy) under a lock, so several threads
-may send at once without interleaving frames. ``recv`` reads a batch of frames per system call
-into the decoder's buffer; once a large payload has arrived, the next frame's header is read on
-its own so that a large payload can be received straight into the ``bytes`` object that is
-handed out (``recv(n, MSG_WAITALL)``), with no copy in user space.
+``send`` writes its frame before returning (:mod:`._sync_writer`). ``recv`` reads a batch of
+frames per system call into the decoder's buffer; once a large payload has arrived, the next
+frame's header is read on its own so that a large payload can be received straight into the
+``bytes`` object that is handed out (``recv(n, MSG_WAITALL)``), with no copy in user space.
 
 Only builtin modules are imported (``_socket``, ``_thread``, ``select``): a worker that uses
 the blocking API starts without ``socket``, ``threading``, ``asyncio`` or ``typing``.
@@ -16,48 +15,40 @@ from __future__ import annotations
 
 import _socket
 import _thread
-import os
 import select
-import struct
 from collections import deque
 from time import monotonic
 
-from ._codec import LARGE_PAYLOAD, PREALLOCATE, BytesLike, Decoder, DecoderState, Encoder
-from ._errors import (
-    BrokenResourceError,
-    ClosedResourceError,
-    EndOfStream,
-    PayloadTooLargeError,
-    ProtocolError,
-    WorkerProcessError,
+from ._channel_fd import _POLL_MAX, peer_released, poll_ms, wait_fd
+from ._checks import check_timeout
+from ._codec import (
+    LARGE_PAYLOAD,
+    PREALLOCATE,
+    BytesLike,
+    Decoder,
+    DecoderState,
+    Encoder,
+    frame_length,
 )
-from ._wire import HEADER_FORMAT, HEADER_SIZE, MAX_PAYLOAD
+from ._core import ChannelCore, CoreBacked, ReadState
+from ._errors import (
+    ProtocolError,
+)
+from ._sync_writer import SyncWriter
+from ._wire import HEADER_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["PeerGoneError", "SyncChannel", "poll_ms", "suppress", "wait_fd"]
+__all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 
-#: Payloads shorter than this are joined to their header and written with one ``sendall``;
-#: longer ones go out with ``sendmsg([header, payload])`` (no copy).
-SMALL_SEND = 1 << 14
-
-_HEADER = struct.Struct(HEADER_FORMAT)
-_pack_header = _HEADER.pack
-_unpack_header = _HEADER.unpack
+_HANDSHAKING = ReadState.HANDSHAKE
 _FRAMES = DecoderState.FRAMES
 _ERROR = DecoderState.ERROR
-_write = os.write
 _MSG_WAITALL = _socket.MSG_WAITALL
 _MSG_DONTWAIT = _socket.MSG_DONTWAIT
 _POLLIN = select.POLLIN
-_HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
-
-
-class PeerGoneError(WorkerProcessError):
-    """The peer released its whole socket (its process is gone) instead of ending its stream
-    with a half-close."""
 
 
 class suppress:
@@ -75,25 +66,7 @@ class suppress:
         return exc_type is not None and issubclass(exc_type, self._types)
 
 
-def poll_ms(timeout: float | None) -> int | None:
-    """A ``select.poll`` timeout in milliseconds, rounded up (``None``: wait forever)."""
-    if timeout is None:
-        return None
-    if timeout <= 0:
-        return 0
-    return int(timeout * 1000) + 1
-
-
-def wait_fd(fd: int, events: int, timeout: float | None) -> int:
-    """Wait until ``fd`` has one of ``events`` (or a hang-up/error); return the events seen,
-    0 on timeout."""
-    poller = select.poll()
-    poller.register(fd, events)
-    ready = poller.poll(poll_ms(timeout))
-    return ready[0][1] if ready else 0
-
-
-class SyncChannel:
+class SyncChannel(CoreBacked):
     """One end of the channel over a blocking socket.
 
     ``send`` may be called from several threads at once, and so may ``recv`` (each message
@@ -101,7 +74,12 @@ class SyncChannel:
     channel breaks in either direction; ``hup_is_broken`` makes an end of stream count as a
     break when the peer released its whole socket rather than half-closing it (a worker tells
     "parent gone" from "parent finished" that way), unless this side already finished.
+    The write side is a :class:`~._sync_writer.SyncWriter`, whose methods the channel
+    exposes as its own.
     """
+
+    #: Write one frame (:meth:`SyncWriter.send`, bound: one call less per message).
+    send: Callable[[BytesLike], None]
 
     def __init__(
         self,
@@ -113,36 +91,38 @@ class SyncChannel:
     ) -> None:
         sock.setblocking(True)
         self._sock = sock
-        self._sendall = sock.sendall
         self._recv_into = sock.recv_into
         self.fd = sock.fileno()
         self._decoder = decoder
         self._encoder = encoder
-        self._hup_is_broken = hup_is_broken
+        #: The channel's state (``read_error``, ``write_error``, …).
+        self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
         # read side: guarded by _recv_lock, except that taking from the inbox needs no lock
         self._recv_lock = _thread.allocate_lock()
         self._inbox: deque[bytes] = deque()
-        self._eof = False
-        self._read_error: BaseException | None = None
         self._large_next = False
-        # write side: guarded by _send_lock
-        self._send_lock = _thread.allocate_lock()
-        self._write_error: BaseException | None = None
-        self._send_refused = True  # until the handshake; then once finished, closed or broken
-        self.write_shut = False
-        self.closed = False
+        self.writer = writer = SyncWriter(sock, encoder, self.core, self._report_broken)
+        self.send = writer.send
+        self.write_handshake = writer.write_handshake
+        self.finish = writer.finish
 
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def read_done(self) -> bool:
-        """The peer's stream ended (cleanly or not), or this side closed."""
-        return self._eof or self._read_error is not None or self.closed
+    def finished(self) -> bool:
+        """This side ended its stream, or closed the channel."""
+        return self.core.finished
 
     @property
     def read_error(self) -> BaseException | None:
-        return self._read_error
+        """Why the read side broke, if it did."""
+        return self.core.read_error
+
+    @property
+    def write_error(self) -> BaseException | None:
+        """Why the write side broke (or what interrupted a send), if it did."""
+        return self.core.write_error
 
     @property
     def handshake_done(self) -> bool:
@@ -151,26 +131,30 @@ class SyncChannel:
     def close(self) -> None:
         """Release the socket at once (without finishing). ``shutdown`` comes first so that
         a thread blocked reading or polling the socket wakes up."""
-        if self.closed:
+        if not self.core.close():
             return
-        self.closed = True
-        self._send_refused = True
         with suppress(OSError):
             self._sock.shutdown(_socket.SHUT_RDWR)  # a blocked send fails now, and lets go
-        with self._send_lock:
+        with self.writer.lock:
             self._sock.close()
 
     # -- reading -----------------------------------------------------------------------------
 
     def recv(self, timeout: float | None = None) -> bytes:
-        """The next message, waiting at most ``timeout`` seconds (``None``: no limit).
+        """The next message, waiting at most ``timeout`` seconds (``None`` or ``math.inf``:
+        no limit; 0: only what has arrived already, reading what the kernel holds).
 
         Raises:
+            ValueError: ``timeout`` is not ``None`` or a number ``>= 0``.
             TimeoutError: no whole message arrived in time (a partial one stays buffered).
             EndOfStream: the peer ended its stream and every message was received.
             BrokenResourceError: the channel broke (``__cause__`` says how).
             ClosedResourceError: this side closed the channel.
         """
+        if timeout is not None:
+            timeout = check_timeout("timeout", timeout)
+            if timeout >= _POLL_MAX:
+                timeout = None
         inbox = self._inbox
         if inbox:
             try:
@@ -182,12 +166,12 @@ class SyncChannel:
             acquired = self._recv_lock.acquire()
         else:
             deadline = monotonic() + timeout
-            acquired = self._recv_lock.acquire(True, max(0.0, timeout))
+            acquired = self._recv_lock.acquire(True, timeout)
         if not acquired:
             raise TimeoutError(f"no message within {timeout} s")
         try:
             while not inbox:
-                if self._read_error is not None or self._eof or self.closed:
+                if self.core.read_done:
                     self._raise_read_state()
                 if deadline is None:
                     decoder = self._decoder
@@ -205,8 +189,10 @@ class SyncChannel:
                     else:
                         self._on_eof()
                 else:
-                    left = deadline - monotonic()
-                    if left <= 0 or not wait_fd(self.fd, _POLLIN, left):
+                    # Out of time, still read what the kernel holds now (poll(0)): a timeout
+                    # of 0 takes a message that has arrived.
+                    left = max(0.0, deadline - monotonic())
+                    if not wait_fd(self.fd, _POLLIN, left):
                         raise TimeoutError(f"no message within {timeout} s")
                     self._read_once(0)
             return inbox.popleft()
@@ -216,12 +202,9 @@ class SyncChannel:
     def _raise_read_state(self) -> None:
         if self._inbox:
             return
-        if self.closed:
-            raise ClosedResourceError("the channel was closed")
-        err = self._read_error
+        err = self.core.recv_error()
         if err is not None:
-            raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise EndOfStream("the peer ended its stream")
+            raise err
 
     def _read_once(self, flags: int) -> int:
         """One ``recv_into`` into the decoder's buffer; queue the frames it completes.
@@ -247,6 +230,8 @@ class SyncChannel:
         except (ProtocolError, MemoryError) as exc:
             self.break_with(exc)
             return
+        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
+            self.core.handshake_received()
         if payloads:
             self._inbox.extend(payloads)
             self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
@@ -266,7 +251,7 @@ class SyncChannel:
         try:
             head = sock.recv(HEADER_SIZE, _MSG_WAITALL)
             if len(head) == HEADER_SIZE:
-                (length,) = _unpack_header(head)
+                length = frame_length(head)
                 # Over PREALLOCATE a header alone must not reserve its announced length
                 # (spec, Limits): the decoder takes such a frame, growing as bytes arrive.
                 if LARGE_PAYLOAD <= length <= min(decoder.max_message_size, PREALLOCATE):
@@ -318,131 +303,20 @@ class SyncChannel:
         except ProtocolError as exc:
             self.break_with(exc)
             return
-        if self._hup_is_broken and not self.write_shut and self.peer_hung_up():
-            self.break_with(PeerGoneError("the parent closed the channel without finishing (gone)"))
-            return
-        self._eof = True
+        gone = self.core.stream_ended(self.peer_hung_up)
+        if gone is not None and self.on_broken is not None:
+            self.on_broken(gone)
 
     def peer_hung_up(self) -> bool:
         """Whether the peer's socket was released (process exit, close) rather than
         half-closed. (Once this side has shut its own write side too, both look alike.)"""
-        return bool(wait_fd(self.fd, 0, 0) & select.POLLHUP)
+        return peer_released(self.fd)
 
-    def break_with(self, exc: BaseException) -> None:
-        """The read side failed (protocol error, OS error, peer gone)."""
-        if self._read_error is not None or self.closed:
-            return
-        self._read_error = exc
+    def _report_broken(self, exc: BaseException) -> None:
         if self.on_broken is not None:
             self.on_broken(exc)
 
-    # -- writing -----------------------------------------------------------------------------
-
-    def write_handshake(self) -> None:
-        """Write this side's handshake byte.
-
-        Raises:
-            BrokenResourceError: the socket failed.
-        """
-        with self._send_lock:
-            self._write(self._encoder.handshake())
-            self._send_refused = False
-
-    def send(self, data: BytesLike) -> None:
-        """Write one frame, blocking while the peer does not read.
-
-        Raises:
-            PayloadTooLargeError: over the wire maximum.
-            ClosedResourceError: this side closed or finished.
-            BrokenResourceError: the channel broke.
-        """
-        size = len(data) if type(data) is bytes else memoryview(data).nbytes
-        if size < SMALL_SEND:
-            # The hot path: one allocation, one system call (os.write costs less than
-            # socket.sendall; acquire/release less than ``with``). close() takes this lock
-            # before it releases the descriptor, so the number written to is still ours.
-            frame = _pack_header(size) + data
-            lock = self._send_lock
-            lock.acquire()
-            try:
-                if self._send_refused:
-                    self._refuse_send()
-                written = _write(self.fd, frame)
-                if written != len(frame):
-                    self._sendall(frame[written:])
-            except OSError as exc:
-                self._write_broke(exc)
-            finally:
-                lock.release()
-            return
-        if size > MAX_PAYLOAD:
-            raise PayloadTooLargeError(length=size, limit=MAX_PAYLOAD)
-        header = _pack_header(size)
-        with self._send_lock:
-            if self._send_refused:
-                self._refuse_send()
-            sock = self._sock
-            try:
-                sent = sock.sendmsg([header, data])
-                if sent < HEADER_SIZE:
-                    sock.sendall(header[sent:])
-                    sent = HEADER_SIZE
-                if sent < HEADER_SIZE + size:
-                    view = memoryview(data).cast("B")
-                    sock.sendall(view[sent - HEADER_SIZE :])
-            except OSError as exc:
-                self._write_broke(exc)
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            self._write_broke(exc)
-
-    def _refuse_send(self) -> None:
-        if self.closed:
-            raise ClosedResourceError("the channel was closed")
-        err = self._write_error
-        if err is not None:
-            raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise ClosedResourceError("this side already finished its stream")
-
-    def _write_broke(self, exc: OSError) -> None:
-        if self.closed:
-            raise ClosedResourceError("the channel was closed") from exc
-        first = self._write_error is None
-        if first:
-            self._write_error = exc
-            self._send_refused = True
-        if first and self.on_broken is not None:
+    def break_with(self, exc: BaseException) -> None:
+        """The read side failed (protocol error, OS error, peer gone)."""
+        if self.core.read_failed(exc) and self.on_broken is not None:
             self.on_broken(exc)
-        raise BrokenResourceError(f"the channel broke: {exc}") from exc
-
-    def finish(self, timeout: float | None = None) -> bool:
-        """End this side's stream (``shutdown(SHUT_WR)``) once no other thread is writing a
-        frame. Idempotent. Returns False if another thread still held the write side after
-        ``timeout`` seconds (nothing was done).
-
-        Raises:
-            BrokenResourceError: an earlier write failed, or the shutdown did.
-            ClosedResourceError: the channel was closed.
-        """
-        if self.closed:
-            raise ClosedResourceError("the channel was closed")
-        lock = self._send_lock
-        if not (lock.acquire() if timeout is None else lock.acquire(True, max(0.0, timeout))):
-            return False
-        try:
-            if self._write_error is not None:
-                self._refuse_send()
-            if not self.write_shut:
-                self.write_shut = True  # first, so a hang-up watcher never sees it unset
-                self._send_refused = True
-                self._encoder.end()
-                try:
-                    self._sock.shutdown(_socket.SHUT_WR)
-                except OSError as exc:
-                    self._write_broke(exc)
-        finally:
-            lock.release()
-        return True

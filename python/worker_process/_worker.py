@@ -5,30 +5,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
-import sys
 import weakref
 from types import TracebackType
 
 from ._aio_channel import AsyncChannel
 from ._channel_fd import open_channel
+from ._checks import check_handshake_timeout
 from ._codec import Decoder, Encoder
 from ._errors import ClosedResourceError, HandshakeTimeoutError, WorkerProcessError
 from ._messages import MessageStream
+from ._outcome import report_broken_and_exit
 from ._roles import Role
 from ._wire import MAX_PAYLOAD
 
 __all__ = ["Connection", "connect", "report_broken_and_exit"]
-
-
-def report_broken_and_exit(exc: BaseException) -> None:
-    """The original's rule for a worker whose channel broke: say why on stderr, exit 1."""
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-    with contextlib.suppress(Exception):
-        sys.stderr.write(f"worker-process: channel to the parent broke: {exc}\n")
-        sys.stderr.flush()
-    os._exit(1)
 
 
 async def connect(
@@ -52,14 +42,17 @@ async def connect(
         HandshakeByteError: the parent's first byte was not ``0x00``.
         TruncatedStreamError: the parent closed the channel before its handshake byte.
         HandshakeTimeoutError: no byte within ``handshake_timeout`` seconds.
+        ValueError: ``handshake_timeout`` is not a number ``>= 0`` (``math.inf``: no limit),
+            or ``max_message_size`` is out of range.
     """
     loop = asyncio.get_running_loop()
+    limit = check_handshake_timeout(handshake_timeout)
     decoder = Decoder(Role.WORKER, max_message_size=max_message_size)
     sock = open_channel()
     channel = AsyncChannel(sock, decoder, Encoder(Role.WORKER), loop=loop, hup_is_broken=True)
     channel.start()
     try:
-        await asyncio.wait_for(channel.wait_handshake(), handshake_timeout)
+        await asyncio.wait_for(channel.wait_handshake(), limit)
     except (TimeoutError, asyncio.TimeoutError):
         channel.close()
         raise HandshakeTimeoutError(
@@ -86,7 +79,7 @@ class Connection(MessageStream):
             channel.on_broken = report_broken_and_exit
             # The channel may have broken between the handshake and now (bad bytes in the
             # handshake's own chunk, the parent gone at once), before the hook was set.
-            broken = channel.read_error or channel._write_error
+            broken = channel.core.read_error or channel.core.write_error
             if broken is not None:
                 report_broken_and_exit(broken)
         # A worker that returns without finish() still gets what it queued out (bounded).
@@ -112,7 +105,7 @@ class Connection(MessageStream):
         Raises:
             BrokenResourceError: as :meth:`finish`.
         """
-        await self._channel.wait_read_done()
+        await self._channel.inbox.wait_read_done()
         with contextlib.suppress(ClosedResourceError):
             await self._channel.finish()
 

@@ -27,31 +27,29 @@ import _thread
 import os
 import select
 import signal as _signal
-import sys
 from time import monotonic
 
 from ._channel_fd import open_channel_raw
+from ._checks import check_handshake_timeout, check_start, check_timeout
 from ._codec import BytesLike, Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
     EndOfStream,
     HandshakeTimeoutError,
-    MaxDurationExceededError,
+    PeerGoneError,
     ProtocolError,
-    RemoteProtocolError,
     TruncatedStreamError,
-    WorkerExitError,
     WorkerProcessError,
-    WorkerStartError,
 )
+from ._outcome import ExitRules, describe_exit, report_broken_and_exit
 from ._roles import Role
-from ._sync_channel import PeerGoneError, SyncChannel, poll_ms, suppress, wait_fd
+from ._sync_channel import SyncChannel, poll_ms, suppress, wait_fd
 from ._wire import MAX_PAYLOAD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
     from typing import BinaryIO
 
@@ -79,12 +77,7 @@ def __getattr__(name: str) -> object:
 #: worker writing its last messages is not blocked by a parent that does not read them.
 WAIT_READ_LIMIT = 1 << 22
 _ALL = 1 << 62
-
-
-def _describe_exit(returncode: int) -> str:
-    from ._exit_reason import describe_exit  # the parent side only: a worker never imports it
-
-    return describe_exit(returncode)
+_INF = float("inf")
 
 
 class _MessageStream:
@@ -96,7 +89,7 @@ class _MessageStream:
         self._channel = channel
         # The channel's own methods, bound on the instance: one Python call less per message
         # (the methods below document them, and stand in for them on the class).
-        self.send = channel.send  # type: ignore[method-assign]
+        self.send = channel.send  # type: ignore[assignment]
         self.recv = channel.recv  # type: ignore[method-assign]
 
     def send(self, data: BytesLike) -> None:
@@ -163,9 +156,11 @@ def create_worker(
     The parameters are those of the asyncio :func:`worker_process.create_worker`
     (``check=True``: :meth:`Worker.close` and ``with`` raise as :meth:`Worker.result`). With
     ``subprocess.PIPE``, :attr:`Worker.stdin` is a binary file to write to and
-    :attr:`Worker.stdout`/``stderr`` binary files to read from.
+    :attr:`Worker.stdout`/``stderr`` binary files to read from. Numbers follow the same rules
+    (and raise the same errors) as in the asyncio API.
 
     Raises:
+        ValueError: a time or ``max_message_size`` out of range (nothing was started).
         WorkerStartError: the program could not be started, or exited before the handshake
             (``returncode`` says how).
         HandshakeTimeoutError: no handshake byte within ``handshake_timeout``; the worker was
@@ -177,6 +172,7 @@ def create_worker(
     from ._spawn import start_worker  # the parent side only: a worker never imports it
 
     decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
+    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
     (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
         file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
         stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
@@ -185,7 +181,7 @@ def create_worker(
     record_settings(worker, check, tail)
     if tail is not None:
         watch_tail(tail)
-    worker._handshake(handshake_timeout)
+    worker._handshake(handshake_limit)
     return worker
 
 
@@ -219,9 +215,8 @@ class Worker(_MessageStream):
         self.pid = child.pid
         self.args = argv
         self._returncode: int | None = None
-        self._kill_reason: WorkerProcessError | None = None
+        self._rules = ExitRules(argv, max_duration)  # under _proc_lock
         self._outcome: WorkerProcessError | None = None
-        self._max_duration = max_duration
         self._proc_lock = _thread.allocate_lock()  # returncode, pidfd, kill_reason
         self._close_lock = _thread.RLock()
         self._released = False
@@ -230,6 +225,7 @@ class Worker(_MessageStream):
         self.stdout = open(child.stdout, "rb") if child.stdout is not None else None  # noqa: SIM115
         self.stderr = open(child.stderr, "rb") if child.stderr is not None else None  # noqa: SIM115
         self._pidfd = os.pidfd_open(child.pid)
+        self._pidfd_users = 0  # wait() calls polling it: it is closed once none is left
         self._bind(SyncChannel(sock, decoder, Encoder(Role.PARENT)))
         from ._exit_reason import explain_calls  # the parent side only
 
@@ -240,21 +236,22 @@ class Worker(_MessageStream):
 
     # -- start-up ----------------------------------------------------------------------------
 
-    def _handshake(self, timeout: float) -> None:
+    def _handshake(self, timeout: float | None) -> None:
         try:
             self._await_handshake(timeout)
         except BaseException:
             self._abort()
             raise
-        if self._max_duration is not None and self._returncode is None:
+        limit = self._rules.max_duration
+        if limit is not None and self._returncode is None:
             lock = _thread.allocate_lock()
             lock.acquire()
             self._duration_lock = lock
-            _thread.start_new_thread(self._watch_duration, (lock, self._max_duration))
+            _thread.start_new_thread(self._watch_duration, (lock, limit))
 
-    def _await_handshake(self, timeout: float) -> None:
+    def _await_handshake(self, timeout: float | None) -> None:
         channel = self._channel
-        deadline = monotonic() + timeout
+        deadline = monotonic() + (_INF if timeout is None else timeout)
         poller = select.poll()
         poller.register(channel.fd, select.POLLIN)
         poller.register(self._pidfd, select.POLLIN)
@@ -263,10 +260,8 @@ class Worker(_MessageStream):
                 self._handshake_failed(channel.read_error, timeout)
             left = deadline - monotonic()
             if left <= 0:
-                raise HandshakeTimeoutError(
-                    f"worker {self.args!r} sent no handshake byte within {timeout} s;"
-                    " it was killed"
-                )
+                assert timeout is not None
+                raise self._rules.handshake_timed_out(timeout)
             for fd, _ in poller.poll(poll_ms(left)):
                 if fd == channel.fd:
                     channel.read_available(_ALL)
@@ -274,26 +269,19 @@ class Worker(_MessageStream):
                     if channel.handshake_done:
                         return
                     assert self._returncode is not None
-                    raise WorkerStartError(
-                        f"worker {self.args!r} {_describe_exit(self._returncode)} before the"
-                        " handshake",
-                        returncode=self._returncode,
-                    )
+                    raise self._rules.exited_before_handshake(self._returncode)
 
-    def _handshake_failed(self, err: BaseException | None, timeout: float) -> None:
+    def _handshake_failed(self, err: BaseException | None, timeout: float | None) -> None:
         if isinstance(err, ProtocolError) and not isinstance(err, TruncatedStreamError):
             raise err
         # The worker closed its end first: report how the process ended, if it did.
         try:
-            returncode = self.wait(min(timeout, 5.0))
+            returncode = self.wait(5.0 if timeout is None else min(timeout, 5.0))
         except TimeoutError:
             if isinstance(err, TruncatedStreamError):
                 raise err from None
             raise BrokenResourceError(f"the channel broke: {err}") from err
-        raise WorkerStartError(
-            f"worker {self.args!r} {_describe_exit(returncode)} before the handshake",
-            returncode=returncode,
-        ) from err
+        raise self._rules.exited_before_handshake(returncode) from err
 
     def _abort(self) -> None:
         """Kill, reap and release everything (a failed start)."""
@@ -306,27 +294,15 @@ class Worker(_MessageStream):
             self._on_max_duration()
 
     def _on_max_duration(self) -> None:
-        assert self._max_duration is not None
         with self._proc_lock:
-            if self._returncode is not None or self._kill_reason is not None:
-                return
-            self._kill_reason = MaxDurationExceededError(
-                f"worker {self.args!r} ran longer than max_duration={self._max_duration} s"
-                " and was killed",
-                returncode=-_signal.SIGKILL,
-                max_duration=self._max_duration,
-            )
-        self.kill(_signal.SIGKILL)
+            kill = self._returncode is None and self._rules.ran_too_long()
+        if kill:
+            self.kill(_signal.SIGKILL)
 
     def _on_broken(self, exc: BaseException) -> None:
-        # A worker that breaks the protocol cannot be trusted with more: kill it. An OSError
-        # (the worker closed or died) is left to the exit status.
-        if isinstance(exc, RemoteProtocolError):
-            with self._proc_lock:
-                if self._kill_reason is None:
-                    broken = BrokenResourceError(f"the worker broke the protocol: {exc}")
-                    broken.__cause__ = exc
-                    self._kill_reason = broken
+        with self._proc_lock:
+            kill = self._rules.channel_broke(exc)
+        if kill:
             self.kill(_signal.SIGKILL)
 
     # -- the process -------------------------------------------------------------------------
@@ -359,6 +335,7 @@ class Worker(_MessageStream):
             if self._duration_lock is not None:
                 self._duration_lock.release()
                 self._duration_lock = None
+            self._drop_pidfd()
         # Everything the worker wrote before exiting is in the receive buffer now: read it,
         # so that a protocol error in it still decides the outcome.
         if not self._released:
@@ -373,14 +350,28 @@ class Worker(_MessageStream):
 
         Raises:
             TimeoutError: it did not exit within ``timeout`` seconds.
+            ValueError: ``timeout`` is not ``None`` or a number ``>= 0`` (``math.inf``: no
+                limit).
         """
+        if timeout is not None:
+            timeout = check_timeout("timeout", timeout)
+        with self._proc_lock:
+            self._pidfd_users += 1
+        try:
+            return self._wait(timeout)
+        finally:
+            with self._proc_lock:
+                self._pidfd_users -= 1
+                self._drop_pidfd()
+
+    def _wait(self, timeout: float | None) -> int:
         returncode = self._poll_exit()
         if returncode is not None:
             return returncode
         deadline = None if timeout is None else monotonic() + timeout
         channel = self._channel
         poller = select.poll()
-        poller.register(self._pidfd, select.POLLIN)
+        poller.register(self._pidfd, select.POLLIN)  # open: reaped, it has users (this one)
         reading = not self._released and not channel.read_done
         if reading:
             poller.register(channel.fd, select.POLLIN)
@@ -399,6 +390,22 @@ class Worker(_MessageStream):
             returncode = self._poll_exit()
             if returncode is not None:
                 return returncode
+
+    def _drop_pidfd(self) -> None:
+        # Called with _proc_lock held. Once the exit is collected the pidfd has no use left;
+        # it is closed as soon as no wait() polls it (never under a poller's feet).
+        if self._returncode is not None and self._pidfd_users == 0 and self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        # A worker dropped without close(): its pidfd must not leak (the process itself is
+        # left alone; its exit status goes to whoever reaps it). os.close is bound early:
+        # at interpreter exit the module's globals may be gone.
+        pidfd = getattr(self, "_pidfd", -1)
+        if pidfd >= 0:
+            self._pidfd = -1
+            _close(pidfd)
 
     def _wait_forever(self) -> int:
         while True:
@@ -436,19 +443,7 @@ class Worker(_MessageStream):
         with self._proc_lock:
             outcome = self._outcome
             if outcome is None:
-                reason = self._kill_reason
-                if isinstance(reason, MaxDurationExceededError):
-                    outcome = MaxDurationExceededError(
-                        str(reason), returncode=returncode, max_duration=reason.max_duration
-                    )
-                elif reason is not None:
-                    outcome = reason
-                elif returncode != 0:
-                    outcome = WorkerExitError(
-                        f"worker {self.args!r} {_describe_exit(returncode)}",
-                        returncode=returncode,
-                    )
-                self._outcome = outcome
+                outcome = self._outcome = self._rules.outcome(returncode)
         if outcome is not None:
             raise outcome
 
@@ -483,8 +478,10 @@ class Worker(_MessageStream):
         for the worker's exit status (see :meth:`result`, :attr:`returncode`).
 
         Raises:
+            ValueError: ``timeout`` is not a number ``>= 0`` (``math.inf``: no limit).
             WorkerExitError, MaxDurationExceededError, BrokenResourceError: with ``check``.
         """
+        timeout = check_timeout("timeout", timeout)
         self._close(timeout)
         from ._exit_reason import checked_outcome, wants_check
 
@@ -549,22 +546,11 @@ class Worker(_MessageStream):
 
     def __repr__(self) -> str:
         returncode = self._returncode
-        state = "running" if returncode is None else _describe_exit(returncode)
+        state = "running" if returncode is None else describe_exit(returncode)
         return f"<Worker pid={self.pid} {state} args={self.args!r}>"
 
 
 # --- worker -------------------------------------------------------------------------------------
-
-
-
-def _report_broken_and_exit(exc: BaseException) -> None:
-    """The original's rule for a worker whose channel broke: say why on stderr, exit 1."""
-    with suppress(Exception):
-        sys.stdout.flush()
-    with suppress(Exception):
-        sys.stderr.write(f"worker-process: channel to the parent broke: {exc}\n")
-        sys.stderr.flush()
-    os._exit(1)
 
 
 def _watch_hangup(channel: SyncChannel) -> None:
@@ -579,7 +565,7 @@ def _watch_hangup(channel: SyncChannel) -> None:
         except OSError:
             return
         # Closing or finishing this side (then the parent's half-close) also raises POLLHUP.
-        if channel.closed or channel.write_shut:
+        if channel.finished:
             return
         if ready:
             channel.break_with(PeerGoneError("the parent is gone (its end of the channel closed)"))
@@ -608,11 +594,13 @@ def connect(
         HandshakeByteError: the parent's first byte was not ``0x00``.
         TruncatedStreamError: the parent closed the channel before its handshake byte.
         HandshakeTimeoutError: no byte within ``handshake_timeout`` seconds.
+        ValueError: as the asyncio ``connect``.
     """
+    limit = check_handshake_timeout(handshake_timeout)
     decoder = Decoder(Role.WORKER, max_message_size=max_message_size)
     channel = SyncChannel(open_channel_raw(), decoder, Encoder(Role.WORKER), hup_is_broken=True)
     try:
-        deadline = monotonic() + handshake_timeout
+        deadline = monotonic() + (_INF if limit is None else limit)
         while not channel.handshake_done:
             err = channel.read_error
             if isinstance(err, ProtocolError):
@@ -648,12 +636,12 @@ class Connection(_MessageStream):
         """Internal: use ``connect()``."""
         self._bind(channel)
         if exit_on_broken:
-            channel.on_broken = _report_broken_and_exit
+            channel.on_broken = report_broken_and_exit
             # The channel may have broken before the hook was set (bad bytes in the
             # handshake's own chunk, the parent gone before our handshake byte).
-            broken = channel.read_error or channel._write_error
+            broken = channel.read_error or channel.write_error
             if broken is not None:
-                _report_broken_and_exit(broken)
+                report_broken_and_exit(broken)
             _thread.start_new_thread(_watch_hangup, (channel,))
 
     def finish(self) -> None:
