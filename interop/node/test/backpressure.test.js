@@ -12,12 +12,16 @@ const fs = require('node:fs');
 const { performance } = require('node:perf_hooks');
 
 const MiB = 1024 * 1024;
-// The marks in index.js: reading pauses above 4 MiB of queued messages.
+// The marks in lib/channel.js: reading pauses above 4 MiB of queued messages.
 const HIGH_WATER = 4 * MiB;
 // How much a consumer's memory may grow while a flood goes by. The queue
 // itself stays near 4 MiB; the rest is what the garbage collector has not
 // reclaimed yet.
 const MEMORY_BOUND = 64 * MiB;
+// RSS also holds the heap the garbage collector has not given back: Node.js 24
+// keeps more of it (seen: +68 MiB for a 128 MiB flood). An unbounded queue
+// still fails the arrayBuffers bound above.
+const RSS_BOUND = 96 * MiB;
 const FLOOD = 256 * MiB;
 
 const { fixture, startFixture, killRunning, within } = require('./helpers.js');
@@ -73,7 +77,7 @@ const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 function checkMemory(t, who, report) {
   t.diagnostic(`${who}: RSS +${mib(report.rssGrowth)}, arrayBuffers +${mib(report.arrayBuffersGrowth)}`);
-  assert.ok(report.rssGrowth < MEMORY_BOUND, `${who}'s RSS grew by ${mib(report.rssGrowth)}`);
+  assert.ok(report.rssGrowth < RSS_BOUND, `${who}'s RSS grew by ${mib(report.rssGrowth)}`);
   assert.ok(report.arrayBuffersGrowth < MEMORY_BOUND, `${who}'s arrayBuffers grew by ${mib(report.arrayBuffersGrowth)}`);
 }
 
