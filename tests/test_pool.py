@@ -457,3 +457,27 @@ def test_public_names() -> None:
     names: dict[str, Any] = {name: getattr(worker_process, name) for name in worker_process.__all__}
     assert names["Pool"] is Pool and callable(names["serve"])
     assert sync.Pool.__name__ == "Pool" and callable(sync.serve)
+
+
+def test_one_pool_spans_hosts_with_remotes() -> None:
+    # remote=["env"] runs the relay pair on this host: the worker's parent is `serve`.
+    with sync.Pool(SYNC, size=2, concurrency=1, remotes=[None, ["env"]]) as pool:
+        parents = {pool.submit(b"parent:").result() for _ in range(2)} | set(
+            pool.map(b"parent:" for _ in range(20))
+        )
+        relays = [pid for pid in pool.pids if b" relay " in _cmdline(pid)]
+        assert len(pool.pids) == 2 and len(relays) == 1, [_cmdline(p) for p in pool.pids]
+    assert any(b"worker_process serve" in p for p in parents), parents
+    assert any(b"worker_process serve" not in p for p in parents), parents
+
+
+def test_remotes_is_checked() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        sync.Pool(SYNC, size=1, remotes=[None], remote=["env"])
+    with pytest.raises(ValueError, match="non-empty"):
+        sync.Pool(SYNC, size=1, remotes=[])
+
+
+def _cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ")

@@ -390,6 +390,11 @@ export interface PoolOptions extends Omit<CreateWorkerOptions, 'timeout'> {
   concurrency?: number;
   /** Replies are returned as they are, for workers that do not use serve() (default false). */
   raw?: boolean;
+  /**
+   * One pool across hosts: `remote` targets (an ssh URL, an argv prefix, or null for this
+   * host); each worker started, a replacement included, takes the next one in turn.
+   */
+  remotes?: Array<string | string[] | null> | null;
 }
 
 export interface SubmitOptions {

@@ -121,6 +121,9 @@ class Pool:
       the worker's socket, so the worker never waits for the parent in between).
     - ``raw`` (default False): return replies as they are instead of decoding the served
       reply format (a :class:`RemoteError` for a handler's exception).
+    - ``remotes`` (default none): one pool across hosts. A sequence of ``remote=`` targets
+      (``"ssh://host"``, an argv prefix, or ``None`` for this host); each worker started, a
+      replacement included, takes the next one in turn (README "Remote workers").
 
     A replacement that cannot start breaks the pool (no restart loop): waiting and later
     requests fail with :class:`PoolError` (``reason="broken"``, ``__cause__`` the start-up
@@ -138,6 +141,7 @@ class Pool:
         max_requests_per_worker: int | None = None,
         concurrency: int = 2,
         raw: bool = False,
+        remotes: Sequence[str | Sequence[str] | None] | None = None,
         **create_worker_options: Any,
     ) -> None:
         self.size = count_option("size", size if size is not None else os.cpu_count() or 1, 1)
@@ -153,6 +157,13 @@ class Pool:
         self._file = file
         self._args = list(args)
         self._options = create_worker_options
+        if remotes is not None:
+            if isinstance(remotes, str) or not remotes:
+                raise ValueError("remotes must be a non-empty sequence of remote= targets")
+            if "remote" in create_worker_options:
+                raise ValueError("give remote= (every worker) or remotes= (in turn), not both")
+        self._remotes = None if remotes is None else list(remotes)
+        self._started = 0
         self._queue: deque[_Task] = deque()
         self._front: list[_Task] = []  # requeued tasks, in submission order
         self._slots: set[_Slot] = set()
@@ -199,7 +210,12 @@ class Pool:
 
     async def _start_worker(self, slot: _Slot) -> None:
         try:
-            worker = await create_worker(self._file, self._args, **self._options)
+            options = self._options
+            if self._remotes is not None:
+                remote = self._remotes[self._started % len(self._remotes)]
+                options = {**options, "remote": remote}
+            self._started += 1
+            worker = await create_worker(self._file, self._args, **options)
         except BaseException as exc:
             slot.starting = None
             self._slots.discard(slot)

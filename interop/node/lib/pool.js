@@ -84,8 +84,17 @@ class Pool {
       maxRequestsPerWorker = null,
       concurrency = 2,
       raw = false,
+      remotes = null,
       ...workerOptions
     } = options;
+    if (remotes !== null) {
+      if (!Array.isArray(remotes) || remotes.length === 0) {
+        throw new TypeError('options.remotes must be a non-empty array of remote targets');
+      }
+      if (workerOptions.remote !== undefined && workerOptions.remote !== null) {
+        throw new TypeError('give options.remote (every worker) or options.remotes (in turn), not both');
+      }
+    }
     this.size = countOption('size', size, { min: 1 });
     this.maxRetries = countOption('maxRetries', maxRetries, { min: 0 });
     this.timeout = durationOption('timeout', timeout);
@@ -96,6 +105,9 @@ class Pool {
     this._args = args;
     // The pool decides how long a worker lives; each request has its own timeout.
     this._workerOptions = { maxDuration: null, ...workerOptions };
+    // One pool across hosts: each worker started takes the next target in turn.
+    this._remotes = remotes;
+    this._started = 0;
     this._queue = new TaskQueue();
     this._slots = new Set();
     this._seq = 0;
@@ -133,7 +145,12 @@ class Pool {
     const { createWorker } = require('../index.js');
     const slot = { worker: null, inFlight: [], served: 0, retiring: false, dead: false, timer: null, starting: null };
     this._slots.add(slot);
-    slot.starting = createWorker(this._file, this._args, this._workerOptions).then(
+    let options = this._workerOptions;
+    if (this._remotes !== null) {
+      options = { ...options, remote: this._remotes[this._started % this._remotes.length] };
+    }
+    this._started += 1;
+    slot.starting = createWorker(this._file, this._args, options).then(
       (worker) => {
         slot.starting = null;
         slot.worker = worker;

@@ -72,3 +72,28 @@ test('a bad remote is refused before anything is spawned', async () => {
     await assert.rejects(createWorker('job.py', [], { remote, python: fakePython }), TypeError, JSON.stringify(remote));
   }
 });
+
+test('a pool spans hosts with remotes: each worker started takes the next target in turn', async () => {
+  const { createPool } = require('../index.js');
+  const record = path.join(folder, `argv-pool-${process.hrtime.bigint()}.json`);
+  const echo = path.join(__dirname, 'fixtures', 'echo.fixture');
+  const pool = await createPool(process.execPath, [echo], {
+    isCommand: true,
+    size: 2,
+    raw: true,
+    python: fakePython,
+    remotes: [null, 'ssh://box'],
+    env: { ...process.env, RECORD_ARGV_FILE: record },
+  });
+  try {
+    const replies = await Promise.all([1, 2, 3, 4].map((i) => pool.submit(Buffer.from(`job ${i}`))));
+    assert.deepEqual(replies.map(String), ['job 1', 'job 2', 'job 3', 'job 4']);
+    // The second worker went through the relay; the first ran here.
+    assert.deepEqual(JSON.parse(fs.readFileSync(record, 'utf8')),
+      ['-m', 'worker_process', 'relay', '--command', 'ssh://box', '--', process.execPath, echo]);
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(() => createPool('w.js', [], { remotes: [] }), /non-empty array/);
+  await assert.rejects(() => createPool('w.js', [], { remotes: [null], remote: 'ssh://a' }), /not both/);
+});
