@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -461,7 +462,8 @@ def test_public_names() -> None:
 
 def test_one_pool_spans_hosts_with_remotes() -> None:
     # remote=["env"] runs the relay pair on this host: the worker's parent is `serve`.
-    with sync.Pool(SYNC, size=2, concurrency=1, remotes=[None, ["env"]]) as pool:
+    env = {**os.environ, "WORKER_PROCESS_REMOTE_PYTHON": sys.executable}
+    with sync.Pool(SYNC, size=2, concurrency=1, remotes=[None, ["env"]], env=env) as pool:
         parents = {pool.submit(b"parent:").result() for _ in range(2)} | set(
             pool.map(b"parent:" for _ in range(20))
         )
@@ -481,3 +483,22 @@ def test_remotes_is_checked() -> None:
 def _cmdline(pid: int) -> bytes:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return f.read().replace(b"\0", b" ")
+
+
+@pytest.mark.parametrize("bad", [math.nan, -1, 0, True, "1"])
+def test_request_timeout_is_checked_before_anything_is_sent(bad: object) -> None:
+    async def main() -> None:
+        async with await create_worker(AIO) as w:
+            with pytest.raises(ValueError, match="timeout"):
+                await w.request(b"echo:refused", timeout=bad)  # type: ignore[arg-type]
+            # Nothing was sent: the next reply is the next request's.
+            assert decode_reply(await w.request(b"echo:next", timeout=math.inf)) == b"next"
+
+    run(main())
+    with sync.create_worker(SYNC) as w:
+        with pytest.raises(ValueError, match="timeout"):
+            w.request(b"echo:refused", timeout=bad)  # type: ignore[arg-type]
+        assert decode_reply(w.request(b"echo:next", timeout=math.inf)) == b"next"
+    for pool_timeout in (bad, math.nan):
+        with pytest.raises(ValueError, match="timeout"):
+            Pool(AIO, size=1, timeout=pool_timeout)  # type: ignore[arg-type]

@@ -4,7 +4,8 @@ both accept and refuse exactly the same values with the same message.
 - A time in seconds (``handshake_timeout``, ``max_duration``, ``recv``/``close`` timeouts) is
   an ``int`` or ``float`` (not ``bool``), never NaN. ``math.inf`` means no limit; where the
   parameter allows it, so does ``None``. A timeout may be 0 ("only what is there now"); a
-  ``max_duration`` must be positive.
+  limit that may be off (``max_duration``, a request's or a pool's ``timeout``) must be
+  positive.
 - ``max_message_size`` is an ``int`` (not ``bool``) from 0 to the wire maximum.
 
 Every violation raises ``ValueError`` (also for a value of the wrong type), before anything
@@ -17,6 +18,7 @@ from ._wire import MAX_PAYLOAD
 
 __all__ = [
     "check_handshake_timeout",
+    "check_limit",
     "check_max_duration",
     "check_size",
     "check_start",
@@ -71,17 +73,27 @@ def check_start(
 
 
 def check_max_duration(value: object) -> float | None:
-    """``max_duration``: ``None`` or ``math.inf`` (no limit, returned as ``None``), or a
-    positive number of seconds.
+    """``max_duration``: as :func:`check_limit`.
+
+    Raises:
+        ValueError: a bool, a non-number, NaN, zero or a negative number.
+    """
+    return check_limit("max_duration", value)
+
+
+def check_limit(name: str, value: object) -> float | None:
+    """A limit in seconds that may be off (``max_duration``, a request's or a pool's
+    ``timeout``): ``None`` or ``math.inf`` (no limit, returned as ``None``), or a positive
+    number of seconds.
 
     Raises:
         ValueError: a bool, a non-number, NaN, zero or a negative number.
     """
     if value is None:
         return None
-    seconds = _seconds("max_duration", value)
+    seconds = _seconds(name, value)
     if seconds <= 0:
-        raise ValueError(f"max_duration must be positive (or None for no limit), not {value!r}")
+        raise ValueError(f"{name} must be positive (or None for no limit), not {value!r}")
     return None if seconds == _INF else seconds
 
 

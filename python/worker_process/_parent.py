@@ -359,6 +359,8 @@ class Worker(MessageStream):
                 later requests raise it at once.
             RequestConflictError: :attr:`onmessage` is set.
             ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+            ValueError: ``timeout`` is not ``None`` or a positive number (``math.inf``: no
+                limit); nothing was sent.
         """
         from ._request import queue_of
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterab
 from types import TracebackType
 from typing import Any
 
+from ._checks import check_limit
 from ._codec import BytesLike
 from ._errors import PayloadTooLargeError, PoolError, RequestTimeoutError
 from ._parent import Worker, create_worker
@@ -51,19 +52,6 @@ def check_payload(data: object) -> None:
     length = data.nbytes if isinstance(data, memoryview) else len(data)
     if length > MAX_PAYLOAD:
         raise PayloadTooLargeError(length=length, limit=MAX_PAYLOAD)
-
-
-def duration_option(name: str, value: float | None) -> float | None:
-    """``value`` checked as a duration in seconds (``None``: no limit).
-
-    Raises:
-        ValueError: not a positive number.
-    """
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or value != value or value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds or None; got {value!r}")
-    return float(value)
 
 
 class _Task:
@@ -146,7 +134,7 @@ class Pool:
     ) -> None:
         self.size = count_option("size", size if size is not None else os.cpu_count() or 1, 1)
         self.max_retries = count_option("max_retries", max_retries, 0)
-        self.timeout = duration_option("timeout", timeout)
+        self.timeout = check_limit("timeout", timeout)
         self.max_requests_per_worker = (
             None
             if max_requests_per_worker is None
@@ -276,7 +264,7 @@ class Pool:
             loop.create_task(self.start()).add_done_callback(_retrieve)
         elif self._state != "open":
             raise self._refusal()
-        limit = self.timeout if timeout is UNSET else duration_option("timeout", timeout)
+        limit = self.timeout if timeout is UNSET else check_limit("timeout", timeout)
         future: asyncio.Future[bytes] = loop.create_future()
         self._queue.append(_Task(data, future, limit, self._seq))
         self._seq += 1

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ._checks import check_limit
 from ._codec import BytesLike
 from ._errors import (
     BrokenResourceError,
@@ -65,6 +66,7 @@ class RequestQueue:
 
     async def request(self, data: BytesLike, timeout: float | None) -> bytes:
         """See :meth:`worker_process.Worker.request`."""
+        timeout = check_limit("timeout", timeout)
         if self._failure is not None:
             raise self._copy_failure()
         worker = self._worker

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING
 
+from ._checks import check_limit
 from ._codec import BytesLike
 from ._errors import (
     BrokenResourceError,
@@ -71,6 +72,7 @@ class SyncRequestQueue:
 
     def request(self, data: BytesLike, timeout: float | None) -> bytes:
         """See :meth:`worker_process.sync.Worker.request`."""
+        timeout = check_limit("timeout", timeout)
         deadline = None if timeout is None else monotonic() + timeout
         entry = _Entry()
         with self._send_lock:  # frames and entries keep the same order

@@ -461,6 +461,8 @@ class Worker(_MessageStream):
             RequestTimeoutError: no reply within ``timeout`` seconds (its reply is dropped).
             NoReplyError: the worker ended its stream, broke or exited first.
             ClosedResourceError, PayloadTooLargeError: as :meth:`send`.
+            ValueError: ``timeout`` is not ``None`` or a positive number (``math.inf``: no
+                limit); nothing was sent.
         """
         from ._sync_request import queue_of
 
