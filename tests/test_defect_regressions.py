@@ -222,6 +222,21 @@ def test_defect9_numbers_validated_alike_in_both_apis(kwargs: dict[str, Any]) ->
     assert str(sync_error.value) == str(aio_error.value)
 
 
+def test_unknown_create_worker_options_are_refused_alike_before_anything_starts() -> None:
+    # The options are one WorkerOptions for both APIs: a misspelt one is a TypeError naming
+    # it, as with an explicit signature, and nothing is started.
+    with pytest.raises(TypeError) as sync_error:
+        wps.create_worker("/nonexistent/worker.py", handshake_timout=5)
+
+    async def aio() -> None:
+        await create_worker("/nonexistent/worker.py", handshake_timout=5)
+
+    with pytest.raises(TypeError) as aio_error:
+        run(aio)
+    message = "create_worker() got an unexpected keyword argument 'handshake_timout'"
+    assert str(sync_error.value) == str(aio_error.value) == message
+
+
 @pytest.mark.parametrize("kwargs", [k for k in BAD_START if "max_duration" not in k], ids=repr)
 def test_defect9_connect_validates_alike(kwargs: dict[str, Any]) -> None:
     # connect() checks its arguments before it looks at fd 3 (this process has none).

@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +161,14 @@ def _side_by_side_python_cells() -> list[tuple[str, str]]:
 def test_side_by_side_table_states_pythons_real_defaults() -> None:
     import inspect
 
+    from worker_process._launch import DEFAULTS
+
+    def defaults(function: Callable[..., Any]) -> dict[str, Any]:
+        found = {name: p.default for name, p in inspect.signature(function).parameters.items()}
+        if function.__name__ == "create_worker":  # **options: Unpack[WorkerOptions]
+            found.update(DEFAULTS)
+        return found
+
     import worker_process.sync as sync
     from worker_process import _parent, _worker
 
@@ -175,11 +185,11 @@ def test_side_by_side_table_states_pythons_real_defaults() -> None:
                   for n, v in re.findall(r"`\w+\((\w+)=([^)`]+)\)`", cell)]
         for names, value, of_method in pairs:
             for name in names.replace("`", "").split("/"):
-                params = [f for f in functions if name in inspect.signature(f).parameters
+                params = [f for f in functions if name in defaults(f)
                           and (f.__name__ == "close") == of_method]
                 assert params, f"{heading}: no parameter {name!r}"
                 for function in params:
-                    default = inspect.signature(function).parameters[name].default
+                    default = defaults(function)[name]
                     assert default == eval(value), (function, name, default, value)
                     checked += 1
     assert checked >= 12

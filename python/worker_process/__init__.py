@@ -44,14 +44,14 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
+from ._lazy import lazy_names
 from ._roles import Role
 from ._wire import HEADER_SIZE, MAX_PAYLOAD, PARENT_HANDSHAKE, WORKER_HANDSHAKE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
+    from ._launch import WorkerOptions
     from ._parent import Worker, create_worker
     from ._pool import Pool
     from ._replies import decode_reply
@@ -97,6 +97,7 @@ __all__ = [
     "TruncatedStreamError",
     "Worker",
     "WorkerExitError",
+    "WorkerOptions",
     "WorkerProcessError",
     "WorkerStartError",
     "connect",
@@ -117,18 +118,11 @@ _LAZY = {
     "HandshakeReceived": "._events",
     "MessageReceived": "._events",
     "StreamEnded": "._events",
+    "WorkerOptions": "._launch",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

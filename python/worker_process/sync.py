@@ -30,7 +30,7 @@ import signal as _signal
 from time import monotonic
 
 from ._channel_fd import open_channel_raw
-from ._checks import check_handshake_timeout, check_start, check_timeout
+from ._checks import check_handshake_timeout, check_timeout
 from ._codec import BytesLike, Decoder, Encoder
 from ._errors import (
     BrokenResourceError,
@@ -41,6 +41,7 @@ from ._errors import (
     TruncatedStreamError,
     WorkerProcessError,
 )
+from ._lazy import lazy_names
 from ._outcome import ExitRules, describe_exit, report_broken_and_exit
 from ._roles import Role
 from ._sync_channel import SyncChannel, poll_ms, suppress, wait_fd
@@ -48,12 +49,12 @@ from ._wire import MAX_PAYLOAD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import _socket
-    from collections.abc import Callable, Mapping, Sequence
-    from types import TracebackType
+    from collections.abc import Callable, Sequence
     from typing import BinaryIO
 
-    from ._spawn import SpawnedChild, StdioSpec
+    from typing_extensions import Unpack
+
+    from ._launch import Launched, WorkerOptions
     from ._sync_pool import Pool
     from ._sync_serve import serve
 
@@ -62,16 +63,8 @@ __all__ = ["Connection", "Pool", "Worker", "connect", "create_worker", "serve"]
 _LAZY = {"Pool": "._sync_pool", "serve": "._sync_serve"}
 
 
-def __getattr__(name: str) -> object:
-    # The pool (asyncio, threads) and serve load on first use: a worker starts fast.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __package__), name)
-    globals()[name] = value
-    return value
+# The pool (asyncio, threads) and serve load on first use: a worker starts fast.
+__getattr__ = lazy_names(globals(), _LAZY)
 
 #: While waiting for a worker to exit, read at most this much of what it sends, so that a
 #: worker writing its last messages is not blocked by a parent that does not read them.
@@ -134,32 +127,18 @@ class _MessageStream:
 
 
 def create_worker(
-    file: str | os.PathLike[str],
-    args: Sequence[str] = (),
-    *,
-    is_command: bool = False,
-    handshake_timeout: float = 60.0,
-    max_duration: float | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    stdin: StdioSpec = None,
-    stdout: StdioSpec = None,
-    stderr: StdioSpec = None,
-    max_message_size: int = MAX_PAYLOAD,
-    node: str | os.PathLike[str] | None = None,
-    remote: str | Sequence[str] | None = None,
-    check: bool = False,
-    stderr_tail: int | None = None,
+    file: str | os.PathLike[str], args: Sequence[str] = (), **options: Unpack[WorkerOptions]
 ) -> Worker:
     """Start a worker and complete the handshake (blocking).
 
-    The parameters are those of the asyncio :func:`worker_process.create_worker`
-    (``check=True``: :meth:`Worker.close` and ``with`` raise as :meth:`Worker.result`). With
+    The arguments and options are those of the asyncio :func:`worker_process.create_worker`
+    (:class:`~worker_process.WorkerOptions`), with the same rules and errors; ``check=True``
+    makes :meth:`Worker.close` and ``with`` raise as :meth:`Worker.result`. With
     ``subprocess.PIPE``, :attr:`Worker.stdin` is a binary file to write to and
-    :attr:`Worker.stdout`/``stderr`` binary files to read from. Numbers follow the same rules
-    (and raise the same errors) as in the asyncio API.
+    :attr:`Worker.stdout`/``stderr`` binary files to read from.
 
     Raises:
+        TypeError: an unknown option.
         ValueError: a time or ``max_message_size`` out of range (nothing was started).
         WorkerStartError: the program could not be started, or exited before the handshake
             (``returncode`` says how).
@@ -168,20 +147,14 @@ def create_worker(
         HandshakeByteError: the worker's first byte was wrong (raised at once); the worker was
             killed.
     """
-    from ._exit_reason import record_settings, spawn_with_tail, watch_tail
-    from ._spawn import start_worker  # the parent side only: a worker never imports it
+    from ._exit_reason import watch_tail
+    from ._launch import launch  # the parent side only: a worker never imports it
 
-    decoder = Decoder(Role.PARENT, max_message_size=max_message_size)
-    handshake_limit, max_duration = check_start(handshake_timeout, max_duration)
-    (argv, mine, child), tail = spawn_with_tail(stderr_tail, stderr, lambda stderr: start_worker(
-        file, args, is_command=is_command, max_duration=max_duration, cwd=cwd, env=env,
-        stdin=stdin, stdout=stdout, stderr=stderr, node=node, remote=remote,
-    ))
-    worker = Worker(child, mine, decoder, argv, max_duration)
-    record_settings(worker, check, tail)
-    if tail is not None:
-        watch_tail(tail)
-    worker._handshake(handshake_limit)
+    launched = launch(file, args, options, "create_worker")
+    worker = Worker(launched)
+    if launched.tail is not None:
+        watch_tail(launched.tail)
+    worker._handshake(launched.handshake_timeout)
     return worker
 
 
@@ -203,19 +176,16 @@ class Worker(_MessageStream):
     stdout: BinaryIO | None
     stderr: BinaryIO | None
 
-    def __init__(
-        self,
-        child: SpawnedChild,
-        sock: _socket.socket,
-        decoder: Decoder,
-        argv: list[str],
-        max_duration: float | None,
-    ) -> None:
+    def __init__(self, launched: Launched) -> None:
         """Internal: use ``create_worker(...)``."""
+        from ._exit_reason import explain_calls, record_settings  # the parent side only
+
+        child = launched.child
         self.pid = child.pid
-        self.args = argv
+        self.args = launched.argv
         self._returncode: int | None = None
-        self._rules = ExitRules(argv, max_duration)  # under _proc_lock
+        self._rules = ExitRules(launched.argv, launched.max_duration)  # under _proc_lock
+        record_settings(self, launched.check, launched.tail)
         self._outcome: WorkerProcessError | None = None
         self._proc_lock = _thread.allocate_lock()  # returncode, pidfd, kill_reason
         self._close_lock = _thread.RLock()
@@ -226,9 +196,7 @@ class Worker(_MessageStream):
         self.stderr = open(child.stderr, "rb") if child.stderr is not None else None  # noqa: SIM115
         self._pidfd = os.pidfd_open(child.pid)
         self._pidfd_users = 0  # wait() calls polling it: it is closed once none is left
-        self._bind(SyncChannel(sock, decoder, Encoder(Role.PARENT)))
-        from ._exit_reason import explain_calls  # the parent side only
-
+        self._bind(SyncChannel(launched.sock, launched.decoder, Encoder(Role.PARENT)))
         explain_calls(self)  # a death that ends the channel is raised as a WorkerExitError
         self._channel.on_broken = self._on_broken
         with suppress(BrokenResourceError):
@@ -538,12 +506,7 @@ class Worker(_MessageStream):
     def __enter__(self) -> Worker:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self.close(check=None if exc_type is None else False)
 
     def __repr__(self) -> str:
@@ -582,21 +545,11 @@ def connect(
 ) -> Connection:
     """Connect to the parent over fd 3 and complete the handshake (blocking).
 
-    Once connected, if the channel breaks (the parent sent bytes that break the protocol, its
-    stream was cut inside a frame, or the parent process is gone) the worker writes the error
-    to stderr and exits with code 1 at once, as the asyncio worker does; a thread watches the
-    channel so that this happens even while the worker is not reading. Pass
-    ``exit_on_broken=False`` to get :class:`BrokenResourceError` from ``send``/``recv``
-    instead. A clean end of the parent's stream is not a break: ``recv`` raises
-    :class:`EndOfStream` and ``for`` loops end.
-
-    Raises:
-        ChannelUnavailableError: fd 3 is not the channel (the process was not started by a
-            worker-process parent).
-        HandshakeByteError: the parent's first byte was not ``0x00``.
-        TruncatedStreamError: the parent closed the channel before its handshake byte.
-        HandshakeTimeoutError: no byte within ``handshake_timeout`` seconds.
-        ValueError: as the asyncio ``connect``.
+    The options, the errors and the rule for a broken channel (the worker reports it on
+    stderr and exits 1, unless ``exit_on_broken=False``) are those of the asyncio
+    :func:`worker_process.connect`; here a thread watches the channel so that a break ends
+    the worker even while it is not reading. A clean end of the parent's stream makes
+    ``recv`` raise :class:`EndOfStream` and ends ``for`` loops.
     """
     limit = check_handshake_timeout(handshake_timeout)
     decoder = Decoder(Role.WORKER, max_message_size=max_message_size)
@@ -664,12 +617,7 @@ class Connection(_MessageStream):
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.finish()
         else:

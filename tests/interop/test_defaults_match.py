@@ -1,10 +1,11 @@
 """The Python and Node.js APIs have the same defaults.
 
-Python's defaults are read from the signatures of ``create_worker``, ``Worker.close`` and
-``connect`` (asyncio and blocking); Node.js's from the ``defaults`` object that
-``interop/node`` exports. Durations are seconds in Python and milliseconds in Node.js; ``None``
-and ``null`` both mean "no limit". An option one API has and the other lacks must be listed
-in ``ONE_SIDED`` with the reason; a difference in any shared default fails.
+Python's defaults are read from the signatures of ``Worker.close`` and ``connect`` (asyncio
+and blocking) and from the defaults both ``create_worker`` apply to their options; Node.js's
+from the ``defaults`` object that ``interop/node`` exports. Durations are seconds in Python
+and milliseconds in Node.js; ``None`` and ``null`` both mean "no limit". An option one API
+has and the other lacks must be listed in ``ONE_SIDED`` with the reason; a difference in any
+shared default fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 import worker_process
 import worker_process.sync
+from worker_process._launch import DEFAULTS
 
 NODE_PACKAGE = Path(__file__).resolve().parents[2] / "interop" / "node"
 
@@ -100,8 +102,11 @@ PYTHON_APIS: dict[str, list[tuple[str, Callable[..., Any]]]] = {
 
 
 def _python_defaults(function: Callable[..., Any]) -> dict[str, Any]:
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    found = {name: p.default for name, p in inspect.signature(function).parameters.items()
+             if p.default is not inspect.Parameter.empty}
+    if function.__name__ == "create_worker":  # **options: Unpack[WorkerOptions]
+        found.update(DEFAULTS)
+    return found
 
 
 def _node_defaults(node: str) -> dict[str, dict[str, Any]]:
