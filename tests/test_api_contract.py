@@ -367,7 +367,7 @@ def test_close_while_a_payload_is_half_received(parent: Parent, size: int) -> No
 # --- the worker side alone ------------------------------------------------------------------------
 
 
-def test_parent_sigkill_makes_an_idle_worker_exit_1_within_a_second(mode: str) -> None:
+def test_parent_sigkill_makes_an_idle_worker_exit_1_at_once(mode: str) -> None:
     result = subprocess.run(
         [sys.executable, script("sync_orphan.py"), script("sync_idle.py"), mode],
         capture_output=True, text=True, timeout=90,
@@ -375,5 +375,8 @@ def test_parent_sigkill_makes_an_idle_worker_exit_1_within_a_second(mode: str) -
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["exit_code"] == 1, report
-    assert report["seconds"] < 1.0, report
+    # "At once": the end of the channel wakes the worker, no timer. It takes well under a
+    # second; the bound leaves room for a loaded machine and still fails a worker that waits
+    # for any timeout (the original library's timer was 60 s).
+    assert report["seconds"] < 5.0, report
     assert "worker-process: channel to the parent broke:" in report["stderr"], report
