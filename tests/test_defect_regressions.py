@@ -235,6 +235,10 @@ def test_unknown_create_worker_options_are_refused_alike_before_anything_starts(
         run(aio)
     message = "create_worker() got an unexpected keyword argument 'handshake_timout'"
     assert str(sync_error.value) == str(aio_error.value) == message
+    # Every option the type declares has its default, and no other.
+    from worker_process._launch import DEFAULTS
+
+    assert set(DEFAULTS) == set(worker_process.WorkerOptions.__annotations__)
 
 
 @pytest.mark.parametrize("kwargs", [k for k in BAD_START if "max_duration" not in k], ids=repr)
