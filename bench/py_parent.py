@@ -9,7 +9,8 @@ asyncio API on both sides), ``sync`` (the blocking API on both sides), ``sync-no
 ``uvloop`` (as ``aio``, with uvloop's event loop on both sides),
 ``bare-python`` / ``bare-node`` (start-up only: ``python -c pass``, ``node -e 0``),
 ``aio-floor`` (W2 only: plain asyncio BufferedProtocols on both sides, no library, no
-framing: about the least an asyncio peer can cost).
+framing: about the least an asyncio peer can cost), ``uvloop-floor`` (the same on uvloop's
+event loop).
 
 WORKLOAD: ``w1`` (COUNT messages of SIZE bytes, one send each; the worker counts them and
 answers once), ``w2`` (COUNT ping-pong round trips of SIZE bytes), ``w3`` (as w1, for large
@@ -259,7 +260,8 @@ def run_aio_floor(peer: str, workload: str, count: int, size: int) -> Result:
         raise SystemExit("aio-floor measures W2 only")
     mine, theirs = socket.socketpair()
     child = subprocess.Popen(
-        [sys.executable, str(WORKERS / "aio_floor.py"), str(theirs.fileno())],
+        [sys.executable, str(WORKERS / "aio_floor.py"), str(theirs.fileno()),
+         *(["uvloop"] if peer == "uvloop-floor" else [])],
         pass_fds=[theirs.fileno()],
     )
     theirs.close()
@@ -288,12 +290,16 @@ def run_aio_floor(peer: str, workload: str, count: int, size: int) -> Result:
             transport.write(frame)
             await waiter[0]
         seconds = time.perf_counter() - started
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write_eof()
+        transport.write_eof()  # type: ignore[attr-defined]
         transport.close()
         return seconds
 
-    seconds = asyncio.run(main())
+    if peer == "uvloop-floor":
+        import uvloop
+
+        seconds = uvloop.run(main())
+    else:
+        seconds = asyncio.run(main())
     child.wait()
     return {"seconds": seconds}
 
@@ -368,6 +374,7 @@ RUNNERS: dict[str, Callable[[str, str, int, int], Result]] = {
     "aio-node": run_aio,
     "sync-node": run_sync,
     "aio-floor": run_aio_floor,
+    "uvloop-floor": run_aio_floor,
     "bare-python": run_bare,
     "bare-node": run_bare,
 }

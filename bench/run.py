@@ -70,6 +70,8 @@ def make_peers(node: str | None) -> list[Peer]:
         Peer("mp", "multiprocessing.Pipe (spawn)", py_parent("mp")),
         Peer("aio-floor", "asyncio Protocol floor (no library, no framing)", py_parent("aio-floor"),
              ("w2",)),
+        Peer("uvloop-floor", "asyncio Protocol floor on uvloop (no library, no framing)",
+             py_parent("uvloop-floor"), ("w2",)),
         Peer("aio", "worker-process asyncio <-> asyncio", py_parent("aio")),
         Peer("uvloop", "worker-process asyncio on uvloop <-> on uvloop", py_parent("uvloop")),
         Peer("sync", "worker-process blocking <-> blocking", py_parent("sync")),

@@ -24,6 +24,7 @@ from worker_process import BrokenResourceError, EndOfStream, Role
 from worker_process._aio_channel import AsyncChannel
 from worker_process._codec import Decoder, Encoder
 from worker_process._errors import PeerGoneError
+from worker_process._inbox import READ_HIGH_WATER
 from worker_process._sync_channel import SyncChannel, wait_fd
 
 LIMIT = 30.0
@@ -307,6 +308,15 @@ def test_a_sender_waits_for_a_slow_reader(kinds: tuple[str, str], loops: LoopThr
 
     sending = in_thread(send_all)
     assert not done.wait(1.0), "64 MiB were sent although nobody read"
+    if isinstance(worker, AioEnd):  # it reads ahead, up to its queue's high water mark
+
+        async def waiting() -> tuple[bool, int]:
+            queue = worker.channel.inbox.queue
+            return queue.paused, queue.bytes
+
+        paused, waiting_bytes = worker._call(waiting)
+        assert paused, "reading was not paused for a consumer that does not take"
+        assert waiting_bytes <= READ_HIGH_WATER + len(chunk), waiting_bytes
     for _ in range(64):
         assert worker.recv() == chunk
     sending()

@@ -1,7 +1,7 @@
 """The asyncio floor for W2, no library: an asyncio BufferedProtocol that echoes whatever
 arrives on the socket whose fd is argv[1] (after the one-byte handshake). Frames are not
 parsed: in a ping-pong, each read is one whole frame, so this is about the least any asyncio
-peer can do per message."""
+peer can do per message. A second argument ``uvloop`` runs it on uvloop's event loop."""
 
 import asyncio
 import socket
@@ -21,8 +21,8 @@ async def main() -> None:
             self.buffer = bytearray(1 << 16)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            self.transport = transport
+            # uvloop's transports are not asyncio.Transport subclasses
+            self.transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
 
         def get_buffer(self, sizehint: int) -> bytearray:
             return self.buffer
@@ -37,4 +37,9 @@ async def main() -> None:
     await ended
 
 
-asyncio.run(main())
+if sys.argv[2:] == ["uvloop"]:
+    import uvloop
+
+    uvloop.run(main())
+else:
+    asyncio.run(main())

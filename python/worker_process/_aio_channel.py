@@ -8,8 +8,8 @@ decoder's buffer and whole batches of frames are parsed per ``recv_into``. A pay
 ``bytes`` object that is delivered; the loop keeps running meanwhile and never waits for it.
 
 Both directions are bounded: ``send`` waits while more than ``WRITE_HIGH_WATER`` bytes are
-queued, and reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait
-for a consumer, so a slow peer exerts back-pressure instead of growing memory.
+queued, and reading pauses by the water marks of the received messages' queue
+(:mod:`._inbox`), so a slow peer exerts back-pressure instead of growing memory.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 
 from ._aio_bulk import BulkReader
-from ._aio_inbox import READ_HIGH_WATER, READ_LOW_WATER, Inbox
+from ._aio_inbox import Inbox
 from ._aio_writer import FrameWriter
 from ._channel_fd import peer_released
 from ._codec import (
@@ -31,16 +31,15 @@ from ._codec import (
     Encoder,
     payload_view,
 )
-from ._core import ChannelCore, CoreBacked, ReadState, WriteState
+from ._core import ChannelCore, CoreBacked, WriteState
 from ._errors import (
     BrokenResourceError,
     ClosedResourceError,
-    ProtocolError,
 )
+from ._read_side import ReadSide
 
 WRITE_HIGH_WATER = 1 << 18
 _DONTWAIT = socket.MSG_DONTWAIT
-_HANDSHAKING = ReadState.HANDSHAKE
 _OPEN = WriteState.OPEN
 
 
@@ -74,10 +73,11 @@ class AsyncChannel(CoreBacked):
         # read side
         #: Received messages: ``recv()``, the ``onmessage`` handler, ``wait_read_done()``.
         self.inbox = Inbox(
-            loop, self.core, pause=self._pause_reading, resume=self._start_reading, owner=self
+            loop, self.core, pause=self._stop_reading, resume=self._start_reading, owner=self
         )
         self._handshake_waiter: asyncio.Future[None] | None = None
         self._reading = False
+        self._reads = ReadSide(decoder, self.core, lambda: peer_released(self._fd))
         self._bulk = BulkReader(sock, loop.call_soon_threadsafe, self._end_bulk)
         # Peek at the next header at a frame boundary only when a large payload may follow:
         # first, after a large payload, after a read that filled the buffer.
@@ -133,11 +133,6 @@ class AsyncChannel(CoreBacked):
             self._loop.add_reader(self._fd, self._on_readable)
             self._reading = True
 
-    def _pause_reading(self) -> bool:
-        reading = self._reading
-        self._stop_reading()
-        return reading
-
     def _stop_reading(self) -> None:
         if self._reading:
             self._loop.remove_reader(self._fd)
@@ -156,33 +151,39 @@ class AsyncChannel(CoreBacked):
         """One ``recv_into`` into the decoder's buffer; deliver the frames it completes.
         Returns the byte count: 0 at the end of the stream or on an error, -1 if there was
         nothing to read."""
-        decoder = self._decoder
+        result: int | BaseException
         try:
-            buffer = decoder.get_buffer()  # may grow a large payload's buffer: MemoryError
-            n = self._sock.recv_into(buffer, 0, _DONTWAIT)
+            buffer = self._decoder.get_buffer()  # may grow a large payload's buffer
+            result = self._sock.recv_into(buffer, 0, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return -1
-        except (OSError, MemoryError) as exc:  # MemoryError: a payload too big for this host
-            self._break(exc)
-            return 0
-        if n == 0:
-            self._on_eof()
-            return 0
-        try:
-            payloads = decoder.buffer_updated(n)
-            if decoder.state is DecoderState.ERROR:  # frames before the error come first
-                self.inbox.deliver(payloads, may_pause=False)
-                payloads = decoder.feed_payloads(b"")  # raises the stored error
-        except (ProtocolError, MemoryError) as exc:
-            self._break(exc)
-            return 0
-        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
-            self._handshake_received()
-        if n == len(buffer) or (payloads and len(payloads[-1]) >= LARGE_PAYLOAD):
-            self._peek_next = True
+        except (OSError, MemoryError) as exc:
+            result = exc
+        payloads = self._reads.received(result)
         if payloads:
+            if len(payloads[-1]) >= LARGE_PAYLOAD:
+                self._peek_next = True
             self.inbox.deliver(payloads, may_pause=may_pause)
-        return n
+        if self._handshake_waiter is not None or self.core.read_done:
+            self._after_read()
+        if type(result) is not int:
+            return 0
+        if result == len(buffer):
+            self._peek_next = True
+        return result
+
+    def _after_read(self) -> None:
+        """The handshake is in or the read side is done: wake whoever waits for it."""
+        waiter = self._handshake_waiter
+        done = self.core.read_done
+        if waiter is not None and (done or self._decoder.handshake_done) and not waiter.done():
+            waiter.set_result(None)
+        if done:
+            self._stop_reading()
+            self.inbox.wake()
+            broke = self._reads.broke
+            if broke is not None and self.on_broken is not None:
+                self.on_broken(broke)
 
     def _end_bulk(self, restart: bool = True) -> bool:
         """Take a bulk read's payload if it is in (the thread's ``on_done``; also called at
@@ -194,22 +195,16 @@ class AsyncChannel(CoreBacked):
         if self.core.closed:
             return True
         if result.error is not None:
-            self._break(result.error)
-            return True
-        if result.complete:
+            self._reads.failed(result.error)
+        elif result.complete:
             self._peek_next = True
-            self.inbox.deliver([result.data], may_pause=False)
-            if self.inbox.bytes > READ_HIGH_WATER:
-                self.inbox.paused = True
-                return True
+            self.inbox.deliver([result.data])
         else:
             # Cut short (end of stream, a signal): the decoder takes the frame from here.
-            try:
-                self.inbox.deliver(self._decoder.feed_payloads(result.header + result.data))
-            except ProtocolError as exc:
-                self._break(exc)
-                return True
-        if restart:
+            self.inbox.deliver(self._reads.fed(result.header + result.data))
+        if self.core.read_done:
+            self._after_read()
+        elif restart and not self.inbox.queue.paused:  # else a consumer's take resumes it
             self._start_reading()
         return True
 
@@ -218,36 +213,8 @@ class AsyncChannel(CoreBacked):
         peer process has exited, so that nothing it wrote is left unread)."""
         if not self._end_bulk(restart=False):
             return  # still receiving a large payload: the bulk reader delivers it later
-        inbox = self.inbox
-        was_paused = inbox.paused
-        inbox.paused = False
         while not self.read_done and self._read_once(may_pause=False) > 0:
             pass
-        if was_paused and not self.read_done and inbox.bytes > READ_LOW_WATER:
-            inbox.paused = True
-            self._stop_reading()
-
-    def _handshake_received(self) -> None:
-        self.core.handshake_received()
-        self._wake_handshake()
-
-    def _wake_handshake(self) -> None:
-        waiter = self._handshake_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _on_eof(self) -> None:
-        self._stop_reading()
-        try:
-            self._decoder.feed_eof()
-        except ProtocolError as exc:
-            self._break(exc)
-            return
-        gone = self.core.stream_ended(lambda: peer_released(self._fd))
-        if gone is not None:
-            self._read_broke(gone)
-            return
-        self.inbox.wake()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -318,18 +285,6 @@ class AsyncChannel(CoreBacked):
         self._write_broke(BrokenPipeError(errno.EPIPE, "the peer process exited"))
         self._stop_reading()
         self._bulk.close()
-
-    def _break(self, exc: BaseException) -> None:
-        """The read side failed (protocol error, OS error)."""
-        if self.core.read_failed(exc):
-            self._read_broke(exc)
-
-    def _read_broke(self, exc: BaseException) -> None:
-        self._stop_reading()
-        self._wake_handshake()
-        self.inbox.wake()
-        if self.on_broken is not None:
-            self.on_broken(exc)
 
     @property
     def handshake_done(self) -> bool:

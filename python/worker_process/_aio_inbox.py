@@ -1,9 +1,6 @@
-"""The asyncio transport's read side as its consumers see it: received messages waiting
-for ``recv()`` or an ``onmessage`` handler, bounded by water marks.
-
-Reading pauses while more than ``READ_HIGH_WATER`` bytes of received messages wait, and
-resumes once at most ``READ_LOW_WATER`` bytes do, so a slow consumer exerts back-pressure on
-the peer instead of growing memory. A handler gets messages in order; one that returns an
+"""The asyncio transport's read side as its consumers see it: ``recv()`` waiters, the
+``onmessage`` handler and ``wait_read_done()`` over a :class:`~._inbox.MessageQueue`, whose
+water marks pause and resume reading. A handler gets messages in order; one that returns an
 awaitable gets the next message once it is done.
 """
 
@@ -11,31 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._core import ChannelCore
+from ._inbox import MessageQueue
 
-__all__ = ["READ_HIGH_WATER", "READ_LOW_WATER", "Inbox", "MessageHandler"]
-
-READ_HIGH_WATER = 1 << 22
-READ_LOW_WATER = 1 << 20
+__all__ = ["Inbox", "MessageHandler"]
 
 MessageHandler = Callable[[bytes], object]
 
 
 class Inbox:
-    """Received messages of one channel. ``pause()`` stops reading the socket (returning
-    whether it was reading), ``resume()`` starts it again; ``owner`` is named in the loop's
-    exception handler context when a handler raises."""
+    """Received messages of one channel. ``pause()`` stops reading the socket, ``resume()``
+    starts it again; ``owner`` is named in the loop's exception handler context when a
+    handler raises."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         core: ChannelCore,
         *,
-        pause: Callable[[], bool],
+        pause: Callable[[], None],
         resume: Callable[[], None],
         owner: object,
     ) -> None:
@@ -44,11 +38,8 @@ class Inbox:
         self._pause = pause
         self._resume = resume
         self._owner = owner
-        self._messages: deque[bytes] = deque()
-        #: The bytes of the messages waiting.
-        self.bytes = 0
-        #: Reading is paused until the waiting messages are consumed.
-        self.paused = False
+        #: The messages waiting, and whether reading is paused for them.
+        self.queue = MessageQueue()
         self._recv_waiter: asyncio.Future[None] | None = None
         self._handler: MessageHandler | None = None
         self._dispatching = False
@@ -60,8 +51,10 @@ class Inbox:
         self.maybe_ended()
 
     def deliver(self, payloads: list[bytes], *, may_pause: bool = True) -> None:
+        """Hand ``payloads`` to the handler or queue them; pause reading over the high water
+        mark unless ``may_pause`` is False (what a peer left at its exit is read whole)."""
         handler = self._handler
-        if handler is not None and not self._messages and not self._dispatching:
+        if handler is not None and not self.queue and not self._dispatching:
             for index, payload in enumerate(payloads):
                 result = self._call_handler(handler, payload)
                 if result is not None:
@@ -70,15 +63,13 @@ class Inbox:
                     break
         else:
             self._queue(payloads)
-        if may_pause and self.bytes > READ_HIGH_WATER and not self.paused and self._pause():
-            self.paused = True
+        if may_pause and self.queue.pause_due():
+            self._pause()
 
     def _queue(self, payloads: list[bytes]) -> None:
-        if not payloads:
-            return
-        self._messages.extend(payloads)
-        self.bytes += sum(map(len, payloads))
-        self.wake_reader()
+        if payloads:
+            self.queue.put(payloads)
+            self.wake_reader()
 
     def _call_handler(self, handler: MessageHandler, payload: bytes) -> Awaitable[Any] | None:
         try:
@@ -109,7 +100,7 @@ class Inbox:
                     except Exception as exc:
                         self._report_handler_error(exc)
                 handler = self._handler
-                if handler is None or not self._messages:
+                if handler is None or not self.queue:
                     return
                 payload = self._take()
                 pending = self._call_handler(handler, payload)
@@ -118,10 +109,8 @@ class Inbox:
             self.maybe_ended()
 
     def _take(self) -> bytes:
-        payload = self._messages.popleft()
-        self.bytes -= len(payload)
-        if self.paused and self.bytes <= READ_LOW_WATER:
-            self.paused = False
+        payload = self.queue.take()
+        if self.queue.resume_due():
             self._resume()
         return payload
 
@@ -134,7 +123,7 @@ class Inbox:
         self._handler = handler
         if handler is None or self._dispatching:
             return
-        while self._messages and self._handler is handler:
+        while self.queue and self._handler is handler:
             result = self._call_handler(handler, self._take())
             if result is not None:
                 self._dispatch_async(result)
@@ -156,10 +145,10 @@ class Inbox:
             BrokenResourceError: the channel broke (``__cause__`` says how).
             ClosedResourceError: this side closed the channel.
         """
-        if self._messages:
+        if self.queue:
             return self._take()
         while True:
-            if self._messages:
+            if self.queue:
                 return self._take()
             err = self._core.recv_error()
             if err is not None:
@@ -180,7 +169,7 @@ class Inbox:
         return (
             self._core.read_done
             and not self._dispatching
-            and not (self._messages and self._handler is not None)
+            and not (self.queue and self._handler is not None)
         )
 
     def maybe_ended(self) -> None:

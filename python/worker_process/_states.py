@@ -21,6 +21,7 @@ from ._core import (
     WriteState,
 )
 from ._grammar import write_or_check
+from ._inbox import READ_HIGH_WATER, READ_LOW_WATER
 
 __all__ = ["SPEC_PATH", "main", "render"]
 
@@ -68,6 +69,10 @@ def _recv_outcome(state: str) -> str:
     return "waits" if error is None else _raised(error)
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
+
+
 def render() -> str:
     """The text of ``spec/states.md``."""
     out = [
@@ -100,6 +105,14 @@ def render() -> str:
             f" | {_raised(_core_in(write=state).flush_error())} |"
             for state in WRITE_STATES
         ),
+        "",
+        "## Received messages",
+        "",
+        "Received messages wait in one queue per end (`MessageQueue`, `_inbox.py`). An end that",
+        f"reads ahead of its consumer stops reading once more than {_mib(READ_HIGH_WATER)} of",
+        f"messages wait, and reads again once at most {_mib(READ_LOW_WATER)} do, so a slow",
+        "consumer holds the peer's sends back instead of growing memory. An end that reads only",
+        "when asked for a message (the blocking transport) holds at most one read's worth.",
         "",
     ]
     return "\n".join(out)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import _socket
 import _thread
 import select
-from collections import deque
 from time import monotonic
 
 from ._channel_fd import _POLL_MAX, peer_released, poll_ms, wait_fd
@@ -30,10 +29,9 @@ from ._codec import (
     Encoder,
     frame_length,
 )
-from ._core import ChannelCore, CoreBacked, ReadState
-from ._errors import (
-    ProtocolError,
-)
+from ._core import ChannelCore, CoreBacked
+from ._inbox import MessageQueue
+from ._read_side import ReadSide
 from ._sync_writer import SyncWriter
 from ._wire import HEADER_SIZE
 
@@ -43,9 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SyncChannel", "poll_ms", "suppress", "wait_fd"]
 
-_HANDSHAKING = ReadState.HANDSHAKE
 _FRAMES = DecoderState.FRAMES
-_ERROR = DecoderState.ERROR
 _MSG_WAITALL = _socket.MSG_WAITALL
 _MSG_DONTWAIT = _socket.MSG_DONTWAIT
 _POLLIN = select.POLLIN
@@ -98,11 +94,12 @@ class SyncChannel(CoreBacked):
         #: The channel's state (``read_error``, ``write_error``, …).
         self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
-        # read side: guarded by _recv_lock, except that taking from the inbox needs no lock
+        # read side, guarded by _recv_lock (it is read only when asked: it never pauses)
         self._recv_lock = _thread.allocate_lock()
-        self._inbox: deque[bytes] = deque()
+        self._inbox = MessageQueue()
+        self._reads = ReadSide(decoder, self.core, self.peer_hung_up)
         self._large_next = False
-        self.writer = writer = SyncWriter(sock, encoder, self.core, self._report_broken)
+        self.writer = writer = SyncWriter(sock, encoder, self.core, self._report)
         self.send = writer.send
         self.write_handshake = writer.write_handshake
         self.finish = writer.finish
@@ -156,11 +153,6 @@ class SyncChannel(CoreBacked):
             if timeout >= _POLL_MAX:
                 timeout = None
         inbox = self._inbox
-        if inbox:
-            try:
-                return inbox.popleft()
-            except IndexError:  # another thread took it
-                pass
         if timeout is None:
             deadline = None
             acquired = self._recv_lock.acquire()
@@ -179,15 +171,12 @@ class SyncChannel(CoreBacked):
                         self._read_large()
                         continue
                     # _read_once(0), inlined: this is the per-batch path of every receiver
+                    result: int | BaseException
                     try:
-                        n = self._recv_into(decoder.get_buffer())
+                        result = self._recv_into(decoder.get_buffer())
                     except (OSError, MemoryError) as exc:
-                        self.break_with(exc)
-                        continue
-                    if n:
-                        self._take(decoder, n)
-                    else:
-                        self._on_eof()
+                        result = exc
+                    self._take(result)
                 else:
                     # Out of time, still read what the kernel holds now (poll(0)): a timeout
                     # of 0 takes a message that has arrived.
@@ -195,7 +184,7 @@ class SyncChannel(CoreBacked):
                     if not wait_fd(self.fd, _POLLIN, left):
                         raise TimeoutError(f"no message within {timeout} s")
                     self._read_once(0)
-            return inbox.popleft()
+            return inbox.take()
         finally:
             self._recv_lock.release()
 
@@ -210,36 +199,22 @@ class SyncChannel(CoreBacked):
         """One ``recv_into`` into the decoder's buffer; queue the frames it completes.
         Returns the byte count (0 at the end of the stream or an error), or -1 if nothing
         could be read without waiting (``MSG_DONTWAIT``)."""
-        decoder = self._decoder
+        result: int | BaseException
         try:
-            n = self._sock.recv_into(decoder.get_buffer(), 0, flags)
+            result = self._sock.recv_into(self._decoder.get_buffer(), 0, flags)
         except BlockingIOError:
             return -1
-        except (OSError, MemoryError) as exc:  # MemoryError: a payload too big for this host
-            self.break_with(exc)
-            return 0
-        if n == 0:
-            self._on_eof()
-            return 0
-        self._take(decoder, n)
-        return n
+        except (OSError, MemoryError) as exc:
+            result = exc
+        self._take(result)
+        return result if type(result) is int else 0
 
-    def _take(self, decoder: Decoder, n: int) -> None:
-        try:
-            payloads = decoder.buffer_updated(n)
-        except (ProtocolError, MemoryError) as exc:
-            self.break_with(exc)
-            return
-        if self.core.read_state is _HANDSHAKING and decoder.handshake_done:
-            self.core.handshake_received()
+    def _take(self, result: int | BaseException) -> None:
+        payloads = self._reads.received(result)
         if payloads:
-            self._inbox.extend(payloads)
+            self._inbox.put(payloads)
             self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
-        if decoder.state is _ERROR:
-            try:
-                decoder.feed_payloads(b"")
-            except ProtocolError as exc:
-                self.break_with(exc)
+        self._report(self._reads.broke)
 
     def _read_large(self) -> None:
         """After a large payload: read the next header alone, and a large payload straight
@@ -262,7 +237,7 @@ class SyncChannel(CoreBacked):
                         # the frame, growing its buffer only as bytes arrive.
                         payload = b""
                     if len(payload) == length:
-                        self._inbox.append(payload)
+                        self._inbox.put([payload])
                         self._large_next = True
                         return
                     head += payload  # cut short (end of stream, signal): the slow path
@@ -270,14 +245,10 @@ class SyncChannel(CoreBacked):
             self.break_with(exc)
             return
         if not head:
-            self._on_eof()
+            self._take(0)
             return
-        try:
-            payloads = decoder.feed_payloads(head)
-        except (ProtocolError, MemoryError) as exc:
-            self.break_with(exc)
-            return
-        self._inbox.extend(payloads)
+        self._inbox.put(self._reads.fed(head))
+        self._report(self._reads.broke)
 
     def read_available(self, limit: int) -> int:
         """Read, without waiting, what the kernel holds now (up to about ``limit`` bytes);
@@ -297,26 +268,16 @@ class SyncChannel(CoreBacked):
         finally:
             self._recv_lock.release()
 
-    def _on_eof(self) -> None:
-        try:
-            self._decoder.feed_eof()
-        except ProtocolError as exc:
-            self.break_with(exc)
-            return
-        gone = self.core.stream_ended(self.peer_hung_up)
-        if gone is not None and self.on_broken is not None:
-            self.on_broken(gone)
-
     def peer_hung_up(self) -> bool:
         """Whether the peer's socket was released (process exit, close) rather than
         half-closed. (Once this side has shut its own write side too, both look alike.)"""
         return peer_released(self.fd)
 
-    def _report_broken(self, exc: BaseException) -> None:
-        if self.on_broken is not None:
+    def _report(self, exc: BaseException | None) -> None:
+        if exc is not None and self.on_broken is not None:
             self.on_broken(exc)
 
     def break_with(self, exc: BaseException) -> None:
         """The read side failed (protocol error, OS error, peer gone)."""
-        if self.core.read_failed(exc) and self.on_broken is not None:
-            self.on_broken(exc)
+        self._reads.failed(exc)
+        self._report(self._reads.broke)
