@@ -263,7 +263,7 @@ class Worker(MessageStream):
         :class:`BrokenResourceError` is also a :class:`WorkerExitError` (``returncode``,
         ``signal``, the kept stderr lines); the exit status is awaited up to 1 s."""
         try:
-            await MessageStream.send(self, data)
+            await self._channel.send(data)
         except BrokenResourceError as exc:
             error = await _aio_exit.explain(self, exc)
             if error is exc:
@@ -276,7 +276,7 @@ class Worker(MessageStream):
         :class:`WorkerExitError` (``returncode``, ``signal``, the kept stderr lines); the
         exit status is awaited up to 1 s."""
         try:
-            return await MessageStream.recv(self)
+            return await self._channel.inbox.recv()
         except (EndOfStream, BrokenResourceError) as exc:
             error = await _aio_exit.explain(self, exc)
             if error is exc:

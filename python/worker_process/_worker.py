@@ -74,6 +74,10 @@ class Connection(MessageStream):
     def __init__(self, channel: AsyncChannel, exit_on_broken: bool) -> None:
         """Internal: use ``await connect()``."""
         self._channel = channel
+        # The channel's own methods, bound on the instance: one coroutine less per message
+        # (MessageStream's methods document them, and stand in for them on the class).
+        self.send = channel.send  # type: ignore[method-assign]
+        self.recv = channel.inbox.recv  # type: ignore[method-assign]
         if exit_on_broken:
             channel.on_broken = report_broken_and_exit
             # The channel may have broken between the handshake and now (bad bytes in the

@@ -254,7 +254,7 @@ class Worker(_MessageStream):
     def _abort(self) -> None:
         """Kill, reap and release everything (a failed start)."""
         self.kill(_signal.SIGKILL)
-        self._wait_forever()
+        self.wait(None)  # no limit: never a TimeoutError
         self._release()
 
     def _watch_duration(self, cancelled: _thread.LockType, max_duration: float) -> None:
@@ -375,13 +375,6 @@ class Worker(_MessageStream):
             self._pidfd = -1
             _close(pidfd)
 
-    def _wait_forever(self) -> int:
-        while True:
-            try:
-                return self.wait(None)
-            except TimeoutError:  # pragma: no cover - cannot happen without a timeout
-                continue
-
     def result(self, timeout: float | None = None) -> None:
         """Wait for the worker to exit, then return None if it exited with code 0, or raise
         what the asyncio API's ``lifetime`` fails with. Messages the worker sent before
@@ -478,7 +471,7 @@ class Worker(_MessageStream):
             finally:
                 if self._returncode is None:  # interrupted: still never leave a child behind
                     self.kill(_signal.SIGKILL)
-                self._wait_forever()
+                self.wait(None)  # no limit: never a TimeoutError
                 self._release()
 
     def _exited_within(self, timeout: float) -> bool:
