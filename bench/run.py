@@ -221,6 +221,14 @@ def checks(m: dict[str, dict[str, float | None]]) -> list[str]:
           ratio(get("aio", "w2"), get("mp", "w2")), lambda v: v <= 1.25, ".2f")
     check("W2 asyncio on uvloop / multiprocessing, time per round trip (target <= 1.0x)",
           ratio(get("uvloop", "w2"), get("mp", "w2")), lambda v: v <= 1.0, ".2f")
+    for floor, api, name in (("aio-floor", "aio", "asyncio"),
+                             ("uvloop-floor", "uvloop", "asyncio on uvloop")):
+        least = ratio(get(floor, "w2"), get("mp", "w2"))
+        ours = ratio(get(api, "w2"), get(floor, "w2"))
+        if least is not None:
+            lines.append(f"- W2 {name} floor (no library) / multiprocessing: {least:.2f}; "
+                         f"worker-process {name} / that floor: {fmt(ours, '.2f')} (no target: no"
+                         " asyncio code pays less than its floor on this machine)")
     names = {"aio": "asyncio", "uvloop": "asyncio on uvloop", "sync": "blocking"}
     for api, name in names.items():
         check(f"W3 {name} / raw (target >= 0.8x)",
