@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._events import Event, HandshakeReceived, MessageReceived, StreamEnded
     from ._launch import WorkerOptions
     from ._parent import Worker, create_worker
-    from ._pool import Pool
+    from ._pool import Pool, PoolOptions
     from ._replies import decode_reply
     from ._serve import serve
     from ._worker import Connection, connect
@@ -86,6 +86,7 @@ __all__ = [
     "PayloadTooLargeError",
     "Pool",
     "PoolError",
+    "PoolOptions",
     "ProtocolError",
     "RemoteError",
     "RemoteProtocolError",
@@ -112,6 +113,7 @@ _LAZY = {
     "Connection": "._worker",
     "connect": "._worker",
     "Pool": "._pool",
+    "PoolOptions": "._pool",
     "serve": "._serve",
     "decode_reply": "._replies",
     "Event": "._events",

@@ -7,6 +7,8 @@ both accept and refuse exactly the same values with the same message.
   limit that may be off (``max_duration``, a request's or a pool's ``timeout``) must be
   positive.
 - ``max_message_size`` is an ``int`` (not ``bool``) from 0 to the wire maximum.
+- A count (a pool's ``size``, ``max_retries``, ``concurrency``, a ``window``) is an ``int``
+  (not ``bool``) at or above its minimum.
 
 Every violation raises ``ValueError`` (also for a value of the wrong type), before anything
 is started, written or waited for. Only builtins are used: the blocking worker imports this.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from ._wire import MAX_PAYLOAD
 
 __all__ = [
+    "check_count",
     "check_handshake_timeout",
     "check_limit",
     "check_max_duration",
@@ -105,4 +108,15 @@ def check_size(value: object) -> int:
     """
     if type(value) is bool or not isinstance(value, int) or not 0 <= value <= MAX_PAYLOAD:
         raise ValueError(f"max_message_size must be an int from 0 to {MAX_PAYLOAD}, not {value!r}")
+    return value
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """``value`` checked as a count.
+
+    Raises:
+        ValueError: not an integer, or below ``minimum``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return value

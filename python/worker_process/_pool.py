@@ -6,38 +6,42 @@ cannot start."""
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import os
-import signal as _signal
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ._checks import check_limit
+from ._checks import check_count, check_limit
 from ._codec import BytesLike
 from ._errors import PayloadTooLargeError, PoolError, RequestTimeoutError
-from ._parent import Worker, create_worker
+from ._launch import WorkerOptions
+from ._pool_stream import stream_results
+from ._pool_tasks import Slot, Task, TaskQueue, fail, retrieve
+from ._pool_workers import PoolWorkers
 from ._replies import decode_reply
 from ._wire import MAX_PAYLOAD
 
-__all__ = ["Pool"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Pool", "PoolOptions"]
+
+
+class PoolOptions(WorkerOptions, total=False):
+    """The keyword options of both pools: their own (see :class:`Pool`) and every
+    :class:`WorkerOptions` option, passed on to each worker."""
+
+    size: int | None
+    max_retries: int
+    timeout: float | None
+    max_requests_per_worker: int | None
+    concurrency: int
+    raw: bool
+    remotes: Sequence[str | Sequence[str] | None] | None
 
 
 #: "Use the pool's default" for a ``timeout`` argument.
 UNSET: Any = object()
-
-
-def count_option(name: str, value: object, minimum: int) -> int:
-    """``value`` checked as an integer option.
-
-    Raises:
-        ValueError: not an integer, or below ``minimum``.
-    """
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return value
 
 
 def check_payload(data: object) -> None:
@@ -52,35 +56,6 @@ def check_payload(data: object) -> None:
     length = data.nbytes if isinstance(data, memoryview) else len(data)
     if length > MAX_PAYLOAD:
         raise PayloadTooLargeError(length=length, limit=MAX_PAYLOAD)
-
-
-class _Task:
-    __slots__ = ("attempts", "data", "future", "seq", "timeout")
-
-    def __init__(
-        self, data: BytesLike, future: asyncio.Future[bytes], timeout: float | None, seq: int
-    ) -> None:
-        self.data = data
-        self.future = future
-        self.timeout = timeout
-        self.seq = seq
-        self.attempts = 0
-
-    def __lt__(self, other: _Task) -> bool:
-        return self.seq < other.seq
-
-
-class _Slot:
-    __slots__ = ("dead", "in_flight", "retiring", "served", "starting", "timer", "worker")
-
-    def __init__(self) -> None:
-        self.worker: Worker | None = None
-        self.in_flight: deque[_Task] = deque()
-        self.served = 0
-        self.retiring = False
-        self.dead = False
-        self.timer: asyncio.TimerHandle | None = None
-        self.starting: asyncio.Task[None] | None = None
 
 
 class Pool:
@@ -130,36 +105,25 @@ class Pool:
         concurrency: int = 2,
         raw: bool = False,
         remotes: Sequence[str | Sequence[str] | None] | None = None,
-        **create_worker_options: Any,
+        **create_worker_options: Unpack[WorkerOptions],
     ) -> None:
-        self.size = count_option("size", size if size is not None else os.cpu_count() or 1, 1)
-        self.max_retries = count_option("max_retries", max_retries, 0)
+        self.size = check_count("size", size if size is not None else os.cpu_count() or 1, 1)
+        self.max_retries = check_count("max_retries", max_retries, 0)
         self.timeout = check_limit("timeout", timeout)
+        limit = max_requests_per_worker
         self.max_requests_per_worker = (
-            None
-            if max_requests_per_worker is None
-            else count_option("max_requests_per_worker", max_requests_per_worker, 1)
+            limit if limit is None else check_count("max_requests_per_worker", limit, 1)
         )
-        self.concurrency = count_option("concurrency", concurrency, 1)
+        self.concurrency = check_count("concurrency", concurrency, 1)
         self.raw = raw
-        self._file = file
-        self._args = list(args)
-        self._options = create_worker_options
-        if remotes is not None:
-            if isinstance(remotes, str) or not remotes:
-                raise ValueError("remotes must be a non-empty sequence of remote= targets")
-            if "remote" in create_worker_options:
-                raise ValueError("give remote= (every worker) or remotes= (in turn), not both")
-        self._remotes = None if remotes is None else list(remotes)
-        self._started = 0
-        self._queue: deque[_Task] = deque()
-        self._front: list[_Task] = []  # requeued tasks, in submission order
-        self._slots: set[_Slot] = set()
-        self._seq = 0
+        self._workers = PoolWorkers(
+            file, args, dict(create_worker_options), remotes,
+            on_started=self._on_started, on_failed=self._break, on_exit=self._on_idle_exit,
+        )
+        self._queue = TaskQueue()
         self._in_flight = 0
         self._state = "new"  # new, open, closing, closed, terminated, broken
         self._broken: PoolError | None = None
-        self._closing: set[asyncio.Task[Any]] = set()
         self._idle: asyncio.Event | None = None
         self._start_task: asyncio.Task[None] | None = None
 
@@ -179,7 +143,7 @@ class Pool:
         return self
 
     async def _start(self) -> None:
-        slots = [self._new_slot() for _ in range(self.size)]
+        slots = [self._workers.new_slot() for _ in range(self.size)]
         results = await asyncio.gather(
             *(slot.starting for slot in slots if slot.starting is not None),
             return_exceptions=True,
@@ -189,36 +153,13 @@ class Pool:
                 await self.terminate()
                 raise result
 
-    def _new_slot(self) -> _Slot:
-        slot = _Slot()
-        self._slots.add(slot)
-        slot.starting = asyncio.get_running_loop().create_task(self._start_worker(slot))
-        slot.starting.add_done_callback(_retrieve)
-        return slot
-
-    async def _start_worker(self, slot: _Slot) -> None:
-        try:
-            options = self._options
-            if self._remotes is not None:
-                remote = self._remotes[self._started % len(self._remotes)]
-                options = {**options, "remote": remote}
-            self._started += 1
-            worker = await create_worker(self._file, self._args, **options)
-        except BaseException as exc:
-            slot.starting = None
-            self._slots.discard(slot)
-            self._break(exc)
-            raise
-        slot.starting = None
-        slot.worker = worker
-        self._track(worker)
-        worker.lifetime.add_done_callback(lambda _: self._on_idle_exit(slot))
+    def _on_started(self, slot: Slot) -> None:
         if self._state == "terminated":
             self._kill(slot)
         else:
             self._dispatch()
 
-    def _on_idle_exit(self, slot: _Slot) -> None:
+    def _on_idle_exit(self, slot: Slot) -> None:
         # A worker that dies between requests is replaced at once, so that no request is
         # charged for it. One that holds requests is handled when they fail.
         if slot.dead or slot.in_flight:
@@ -233,14 +174,8 @@ class Pool:
         error.__cause__ = exc
         self._broken = error
         self._state = "broken"
-        self._fail_queued(error)
+        self._queue.fail_all(error)
         self._check_idle()
-
-    def _track(self, worker: Worker) -> None:
-        # Reaped once its exit status is in; close() releases the rest.
-        task = asyncio.get_running_loop().create_task(worker.wait())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -261,13 +196,12 @@ class Pool:
         check_payload(data)
         loop = asyncio.get_running_loop()
         if self._state == "new":
-            loop.create_task(self.start()).add_done_callback(_retrieve)
+            loop.create_task(self.start()).add_done_callback(retrieve)
         elif self._state != "open":
             raise self._refusal()
         limit = self.timeout if timeout is UNSET else check_limit("timeout", timeout)
         future: asyncio.Future[bytes] = loop.create_future()
-        self._queue.append(_Task(data, future, limit, self._seq))
-        self._seq += 1
+        self._queue.add(data, future, limit)
         self._dispatch()
         return future
 
@@ -279,57 +213,37 @@ class Pool:
             return PoolError("the pool was terminated", reason="terminated")
         return PoolError("the pool is closed", reason="closed")
 
-    def _next_task(self) -> _Task | None:
-        if self._front:
-            return self._front.pop(0)
-        return self._queue.popleft() if self._queue else None
-
-    def _queued(self) -> int:
-        return len(self._front) + len(self._queue)
-
     def _dispatch(self) -> None:
-        while self._queued():
-            best: _Slot | None = None
-            for slot in self._slots:
-                if slot.worker is None or slot.dead or slot.retiring:
-                    continue
-                if len(slot.in_flight) >= self.concurrency:
+        while self._queue:
+            best: Slot | None = None
+            for slot in self._workers.slots:
+                if not slot.usable or len(slot.in_flight) >= self.concurrency:
                     continue
                 if best is None or len(slot.in_flight) < len(best.in_flight):
                     best = slot
             if best is None:
                 return
-            task = self._next_task()
+            task = self._queue.next()
             assert task is not None
             if task.future.done():  # cancelled by its caller before it started
                 continue
             self._send(best, task)
 
-    def _send(self, slot: _Slot, task: _Task) -> None:
+    def _send(self, slot: Slot, task: Task) -> None:
         worker = slot.worker
         assert worker is not None
         slot.in_flight.append(task)
         slot.served += 1
         self._in_flight += 1
         if len(slot.in_flight) == 1:
-            self._arm_timer(slot)
+            slot.arm_timer(self._on_timeout)
         limit = self.max_requests_per_worker
         if limit is not None and slot.served >= limit:
             slot.retiring = True
         reply = asyncio.get_running_loop().create_task(worker.request(task.data))
         reply.add_done_callback(lambda done: self._on_done(slot, task, done))
 
-    def _arm_timer(self, slot: _Slot) -> None:
-        slot.timer = None
-        if not slot.in_flight:
-            return
-        head = slot.in_flight[0]
-        if head.timeout is not None:
-            slot.timer = asyncio.get_running_loop().call_later(
-                head.timeout, self._on_timeout, slot, head
-            )
-
-    def _on_done(self, slot: _Slot, task: _Task, done: asyncio.Task[bytes]) -> None:
+    def _on_done(self, slot: Slot, task: Task, done: asyncio.Task[bytes]) -> None:
         if slot.dead:
             if not done.cancelled():
                 done.exception()
@@ -340,9 +254,8 @@ class Pool:
             return
         slot.in_flight.popleft()
         self._in_flight -= 1
-        if slot.timer is not None:
-            slot.timer.cancel()
-        self._arm_timer(slot)
+        slot.stop_timer()
+        slot.arm_timer(self._on_timeout)
         if not task.future.done():
             if self.raw:
                 task.future.set_result(done.result())
@@ -352,11 +265,13 @@ class Pool:
                 except Exception as error:  # RemoteError, ReplyFormatError
                     task.future.set_exception(error)
         if slot.retiring and not slot.in_flight:
-            self._retire(slot)
-        self._dispatch()
-        self._check_idle()
+            self._workers.retire(slot)
+            self._replace()  # dispatches, checks idle
+        else:
+            self._dispatch()
+            self._check_idle()
 
-    def _on_worker_lost(self, slot: _Slot, exc: BaseException) -> None:
+    def _on_worker_lost(self, slot: Slot, exc: BaseException) -> None:
         """The worker died, ended its stream or broke: retry its requests elsewhere."""
         tasks = self._kill(slot)
         if tasks:
@@ -365,20 +280,20 @@ class Pool:
             head, rest = tasks[0], tasks[1:]
             head.attempts += 1
             if head.attempts > self.max_retries or self._state == "terminated":
-                _fail(head, exc)
+                fail(head, exc)
             else:
-                self._requeue(head)
+                self._queue.requeue(head)
             for task in rest:
-                self._requeue(task)
+                self._queue.requeue(task)
         self._replace()
 
-    def _on_timeout(self, slot: _Slot, head: _Task) -> None:
+    def _on_timeout(self, slot: Slot, head: Task) -> None:
         if slot.dead or not slot.in_flight or slot.in_flight[0] is not head:
             return
         assert slot.worker is not None and head.timeout is not None
         pid = slot.worker.pid
         tasks = self._kill(slot)
-        _fail(
+        fail(
             head,
             RequestTimeoutError(
                 f"no reply within {head.timeout} s (worker {pid} was killed and replaced)",
@@ -387,59 +302,31 @@ class Pool:
             ),
         )
         for task in tasks[1:]:
-            self._requeue(task)
+            self._queue.requeue(task)
         self._replace()
 
-    def _requeue(self, task: _Task) -> None:
-        bisect.insort(self._front, task)
-
-    def _kill(self, slot: _Slot) -> list[_Task]:
+    def _kill(self, slot: Slot) -> list[Task]:
         """Kill a slot's worker and forget the slot; return the requests it held."""
-        slot.dead = True
-        if slot.timer is not None:
-            slot.timer.cancel()
-        self._slots.discard(slot)
-        tasks = list(slot.in_flight)
-        slot.in_flight.clear()
+        tasks = self._workers.kill(slot)
         self._in_flight -= len(tasks)
-        if slot.worker is not None:
-            slot.worker.kill(_signal.SIGKILL)
-            self._close_worker(slot.worker)
         return tasks
 
-    def _close_worker(self, worker: Worker) -> None:
-        task = asyncio.get_running_loop().create_task(worker.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-        task.add_done_callback(_retrieve)
-
-    def _retire(self, slot: _Slot) -> None:
-        slot.dead = True
-        self._slots.discard(slot)
-        assert slot.worker is not None
-        self._close_worker(slot.worker)
-        self._replace()
-
     def _replace(self) -> None:
-        if self._state == "open" or (self._state == "closing" and self._queued()):
-            self._new_slot()
+        if self._state == "open" or (self._state == "closing" and len(self._queue)):
+            self._workers.new_slot()
         elif self._state == "broken":
             assert self._broken is not None
-            self._fail_queued(self._broken)
+            self._queue.fail_all(self._broken)
         self._dispatch()
         self._check_idle()
 
-    def _fail_queued(self, error: BaseException) -> None:
-        while (task := self._next_task()) is not None:
-            _fail(task, error)
-
     def _check_idle(self) -> None:
-        if self._idle is not None and not self._in_flight and not self._queued():
+        if self._idle is not None and not self._in_flight and not len(self._queue):
             self._idle.set()
 
     # -- many requests -----------------------------------------------------------------------
 
-    async def map(
+    def map(
         self,
         inputs: Iterable[BytesLike] | AsyncIterable[BytesLike],
         *,
@@ -453,10 +340,9 @@ class Pool:
         endless generator works in bounded memory. The first failure is raised at its place;
         leaving the loop early stops reading the inputs (requests in flight still finish).
         """
-        async for future in self._results(inputs, window, timeout, ordered=True):
-            yield future.result()
+        return stream_results(self, inputs, window, timeout, ordered=True)
 
-    async def imap_unordered(
+    def imap_unordered(
         self,
         inputs: Iterable[BytesLike] | AsyncIterable[BytesLike],
         *,
@@ -464,45 +350,7 @@ class Pool:
         timeout: float | None = UNSET,
     ) -> AsyncIterator[bytes]:
         """As :meth:`map`, but each result is yielded as soon as it is ready."""
-        async for future in self._results(inputs, window, timeout, ordered=False):
-            yield future.result()
-
-    async def _results(
-        self,
-        inputs: Iterable[BytesLike] | AsyncIterable[BytesLike],
-        window: int | None,
-        timeout: float | None,
-        *,
-        ordered: bool,
-    ) -> AsyncIterator[asyncio.Future[bytes]]:
-        limit = count_option("window", window or self.size * self.concurrency * 2, 1)
-        await self.start()
-        source = _aiter(inputs)
-        pending: deque[asyncio.Future[bytes]] = deque()
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < limit:
-                    try:
-                        data = await source.__anext__()
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    pending.append(self.submit(data, timeout=timeout))
-                if not pending:
-                    return
-                if ordered:
-                    future = pending.popleft()
-                    await asyncio.wait((future,))
-                else:
-                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    future = next(f for f in pending if f in done)
-                    pending.remove(future)
-                yield future
-        finally:
-            for future in pending:
-                future.add_done_callback(_retrieve)
-            await source.aclose()
+        return stream_results(self, inputs, window, timeout, ordered=False)
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -521,85 +369,39 @@ class Pool:
             await self._idle.wait()
         if self._state == "closing":
             self._state = "closed"
-        for slot in list(self._slots):
-            if slot.starting is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(slot.starting)
-            if slot.worker is None or slot.dead:
-                continue
-            slot.dead = True
-            self._slots.discard(slot)
-            self._close_worker(slot.worker)
-        await self._reap_all()
+        await self._workers.close_all()
 
     async def terminate(self) -> None:
         """Fail every pending request with :class:`PoolError` (``reason="terminated"``),
         kill every worker with SIGKILL, and return once all are reaped."""
         self._state = "terminated"
         error = PoolError("the pool was terminated", reason="terminated")
-        self._fail_queued(error)
-        starting = []
-        for slot in list(self._slots):
-            if slot.starting is not None:
-                starting.append(slot.starting)
-                continue
-            for task in self._kill(slot):
-                _fail(task, error)
+        self._queue.fail_all(error)
+        slots = list(self._workers.slots)
+        for slot in slots:
+            if slot.starting is None:
+                for task in self._kill(slot):
+                    fail(task, error)
         self._check_idle()
-        for start in starting:  # those that start are killed at once
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(start)
-        await self._reap_all()
-
-    async def _reap_all(self) -> None:
-        while self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._workers.reap_all([s.starting for s in slots if s.starting is not None])
 
     @property
     def pids(self) -> list[int]:
         """The process ids of the workers running now."""
-        return [s.worker.pid for s in self._slots if s.worker is not None and not s.dead]
+        return self._workers.pids
 
     @property
     def queued(self) -> int:
         """Requests waiting for a worker."""
-        return self._queued()
+        return len(self._queue)
 
     async def __aenter__(self) -> Pool:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            await self.close()
-        else:
-            await self.terminate()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        await (self.close() if exc_type is None else self.terminate())
 
     def __repr__(self) -> str:
         return f"<Pool {self._state} size={self.size} workers={len(self.pids)}>"
 
-
-def _fail(task: _Task, error: BaseException) -> None:
-    if not task.future.done():
-        task.future.set_exception(error)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-async def _aiter(
-    inputs: Iterable[BytesLike] | AsyncIterable[BytesLike],
-) -> AsyncGenerator[BytesLike, None]:
-    if isinstance(inputs, AsyncIterable):
-        async for item in inputs:
-            yield item
-    else:
-        for item in inputs:
-            yield item
 

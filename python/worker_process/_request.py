@@ -14,21 +14,16 @@ from typing import TYPE_CHECKING
 
 from ._checks import check_limit
 from ._codec import BytesLike
-from ._errors import (
-    BrokenResourceError,
-    ClosedResourceError,
-    EndOfStream,
-    LocalProtocolError,
-    NoReplyError,
-    RequestConflictError,
-    RequestTimeoutError,
-)
-from ._exit_reason import (
+from ._errors import NoReplyError, RequestConflictError
+from ._request_rules import (
     EXIT_STATUS_GRACE,
+    NOTHING_SENT,
+    SENT_MAYBE,
     STREAM_ENDS,
     copy_no_reply,
-    no_reply_error,
-    tail_text,
+    no_reply,
+    recv_conflict,
+    timed_out,
 )
 
 if TYPE_CHECKING:
@@ -59,9 +54,7 @@ class RequestQueue:
 
     async def _guarded_recv(self) -> bytes:
         if self._pending:
-            raise RequestConflictError(
-                "recv() was called while requests wait for their replies; wait for them first"
-            )
+            raise recv_conflict()
         return await self._recv()
 
     async def request(self, data: BytesLike, timeout: float | None) -> bytes:
@@ -80,7 +73,7 @@ class RequestQueue:
             self._start_receiver()
         try:
             await worker.send(data)
-        except (ClosedResourceError, LocalProtocolError, TypeError):
+        except NOTHING_SENT:
             with contextlib.suppress(ValueError):
                 self._pending.remove(future)  # nothing was sent
             future.cancel()
@@ -88,17 +81,14 @@ class RequestQueue:
                 self._stopping = True
                 self._receiver.cancel()  # recv() is cancel-safe: no message is lost
             raise
-        except BrokenResourceError:
+        except SENT_MAYBE:
             pass  # the receiver explains what happened to the worker
         if timeout is None:
             return await future
         try:
             return await asyncio.wait_for(future, timeout)
         except (TimeoutError, asyncio.TimeoutError):
-            # The request keeps its place: its reply, when it comes, is dropped.
-            raise RequestTimeoutError(
-                f"no reply within {timeout} s", timeout=timeout, pid=worker.pid
-            ) from None
+            raise timed_out(timeout, worker.pid) from None
 
     def _start_receiver(self) -> None:
         receiver = self._receiver = asyncio.get_running_loop().create_task(self._receive())
@@ -130,9 +120,7 @@ class RequestQueue:
         if returncode is None:
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 returncode = await asyncio.wait_for(worker.wait(), EXIT_STATUS_GRACE)
-        if isinstance(cause, EndOfStream):
-            cause = None  # type: ignore[assignment]
-        self._failure = no_reply_error(worker.pid, returncode, cause, tail_text(worker))
+        self._failure = no_reply(worker, worker.pid, returncode, cause)
         pending, self._pending = self._pending, deque()
         for future in pending:
             if not future.done():

@@ -11,13 +11,16 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._checks import check_count
 from ._codec import BytesLike
 from ._errors import PoolError
-from ._pool import UNSET, check_payload, count_option
+from ._pool import UNSET, PoolOptions, check_payload
 from ._pool import Pool as AsyncPool
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Pool"]
 
@@ -37,7 +40,10 @@ class Pool:
     """
 
     def __init__(
-        self, file: str | os.PathLike[str], args: Sequence[str] = (), **options: Any
+        self,
+        file: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        **options: Unpack[PoolOptions],
     ) -> None:
         self._pool = AsyncPool(file, args, **options)
         self._lock = threading.Lock()
@@ -180,7 +186,7 @@ class Pool:
 
     def _window(self, window: int | None) -> int:
         pool = self._pool
-        return count_option("window", window or pool.size * pool.concurrency * 2, 1)
+        return check_count("window", window or pool.size * pool.concurrency * 2, 1)
 
     def close(self) -> None:
         """Refuse new requests, finish the submitted ones, end every worker's stream and
@@ -214,16 +220,8 @@ class Pool:
     def __enter__(self) -> Pool:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.terminate()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        (self.close if exc_type is None else self.terminate)()
 
     def __repr__(self) -> str:
         return repr(self._pool).replace("<Pool", "<sync.Pool", 1)

@@ -12,24 +12,10 @@ from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING
 
+from . import _request_rules as rules
 from ._checks import check_limit
 from ._codec import BytesLike
-from ._errors import (
-    BrokenResourceError,
-    ClosedResourceError,
-    EndOfStream,
-    LocalProtocolError,
-    NoReplyError,
-    RequestConflictError,
-    RequestTimeoutError,
-)
-from ._exit_reason import (
-    EXIT_STATUS_GRACE,
-    STREAM_ENDS,
-    copy_no_reply,
-    no_reply_error,
-    tail_text,
-)
+from ._errors import NoReplyError
 
 if TYPE_CHECKING:
     from .sync import Worker
@@ -65,9 +51,7 @@ class SyncRequestQueue:
 
     def _guarded_recv(self, timeout: float | None = None) -> bytes:
         if self._pending:
-            raise RequestConflictError(
-                "recv() was called while requests wait for their replies; wait for them first"
-            )
+            raise rules.recv_conflict()
         return self._recv(timeout)
 
     def request(self, data: BytesLike, timeout: float | None) -> bytes:
@@ -82,11 +66,11 @@ class SyncRequestQueue:
                 self._pending.append(entry)
             try:
                 self._worker.send(data)
-            except (ClosedResourceError, LocalProtocolError, TypeError):
+            except rules.NOTHING_SENT:
                 with self._state:
                     self._pending.remove(entry)  # nothing was sent
                 raise
-            except BrokenResourceError:
+            except rules.SENT_MAYBE:
                 pass  # receiving explains what happened to the worker
         with self._state:
             while not entry.done:
@@ -95,7 +79,7 @@ class SyncRequestQueue:
                     break
                 left = None if deadline is None else deadline - monotonic()
                 if left is not None and left <= 0:
-                    raise self._timeout(timeout)
+                    raise rules.timed_out(timeout, self._worker.pid)
                 self._state.wait(left)
             else:
                 return self._outcome(entry)
@@ -111,12 +95,12 @@ class SyncRequestQueue:
         while not entry.done:
             left = None if deadline is None else deadline - monotonic()
             if left is not None and left <= 0:
-                raise self._timeout(timeout)
+                raise rules.timed_out(timeout, self._worker.pid)
             try:
                 message = self._recv(left)
             except TimeoutError:
-                raise self._timeout(timeout) from None
-            except STREAM_ENDS as exc:
+                raise rules.timed_out(timeout, self._worker.pid) from None
+            except rules.STREAM_ENDS as exc:
                 self._end(exc)
                 return
             with self._state:
@@ -125,25 +109,13 @@ class SyncRequestQueue:
                 head.done = True
                 self._state.notify_all()
 
-    def _timeout(self, timeout: float | None) -> RequestTimeoutError:
-        # The request keeps its place: its reply, when it comes, is dropped.
-        assert timeout is not None
-        return RequestTimeoutError(
-            f"no reply within {timeout} s", timeout=timeout, pid=self._worker.pid
-        )
-
     def _end(self, cause: BaseException) -> None:
         worker = self._worker
         try:
-            returncode: int | None = worker.wait(EXIT_STATUS_GRACE)
+            returncode: int | None = worker.wait(rules.EXIT_STATUS_GRACE)
         except TimeoutError:
             returncode = None
-        failure = no_reply_error(
-            worker.pid,
-            returncode,
-            None if isinstance(cause, EndOfStream) else cause,
-            tail_text(worker),
-        )
+        failure = rules.no_reply(worker, worker.pid, returncode, cause)
         with self._state:
             self._failure = failure
             pending, self._pending = self._pending, deque()
@@ -159,7 +131,7 @@ class SyncRequestQueue:
 
     def _copy_failure(self) -> NoReplyError:
         assert self._failure is not None
-        return copy_no_reply(self._failure)
+        return rules.copy_no_reply(self._failure)
 
 
 def queue_of(worker: Worker) -> SyncRequestQueue:
