@@ -55,3 +55,13 @@ def test_default_marks_leave_room_between_them() -> None:
     assert 0 < READ_LOW_WATER < READ_HIGH_WATER
     queue = MessageQueue()
     assert (queue.high, queue.low) == (READ_HIGH_WATER, READ_LOW_WATER)
+
+
+def test_a_queue_without_marks_never_pauses_and_keeps_no_count() -> None:
+    queue = MessageQueue(high=None)
+    queue.put([b"x" * (READ_HIGH_WATER + 1), b"y"])
+    assert not queue.pause_due()
+    assert queue.bytes == 0
+    assert queue.messages.popleft() == b"x" * (READ_HIGH_WATER + 1)  # taken directly
+    assert queue.take() == b"y"
+    assert not queue.resume_due()

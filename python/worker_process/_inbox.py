@@ -23,13 +23,17 @@ READ_LOW_WATER = 1 << 20
 
 
 class MessageQueue:
-    """Messages in arrival order, their total size, and whether reading is paused. Not
-    thread-safe: a transport that takes from several threads holds a lock around it."""
+    """Messages in arrival order, their total size, and whether reading is paused.
 
-    __slots__ = ("_messages", "bytes", "high", "low", "paused")
+    ``high=None`` makes a queue for a transport that reads only when asked and never pauses:
+    it keeps no byte count, and its :attr:`messages` may be used directly (several threads
+    may take from it: ``deque.popleft`` is atomic). A counted queue is not thread-safe."""
 
-    def __init__(self, high: int = READ_HIGH_WATER, low: int = READ_LOW_WATER) -> None:
-        self._messages: deque[bytes] = deque()
+    __slots__ = ("bytes", "high", "low", "messages", "paused")
+
+    def __init__(self, high: int | None = READ_HIGH_WATER, low: int = READ_LOW_WATER) -> None:
+        #: The messages, oldest first.
+        self.messages: deque[bytes] = deque()
         #: The bytes of the messages waiting.
         self.bytes = 0
         #: Reading is paused until the waiting messages are consumed down to ``low``.
@@ -38,23 +42,25 @@ class MessageQueue:
         self.low = low
 
     def __len__(self) -> int:
-        return len(self._messages)
+        return len(self.messages)
 
     def put(self, payloads: list[bytes]) -> None:
         """Queue ``payloads`` (in order, after those waiting)."""
-        self._messages.extend(payloads)
-        self.bytes += sum(map(len, payloads))
+        self.messages.extend(payloads)
+        if self.high is not None:
+            self.bytes += sum(map(len, payloads))
 
     def take(self) -> bytes:
         """The oldest message (the queue must not be empty: ``IndexError`` otherwise)."""
-        payload = self._messages.popleft()
-        self.bytes -= len(payload)
+        payload = self.messages.popleft()
+        if self.high is not None:
+            self.bytes -= len(payload)
         return payload
 
     def pause_due(self) -> bool:
         """Returns True once, when more than ``high`` bytes wait and reading is not paused
         yet; the queue is then paused and the transport stops reading."""
-        if not self.paused and self.bytes > self.high:
+        if not self.paused and self.high is not None and self.bytes > self.high:
             self.paused = True
             return True
         return False

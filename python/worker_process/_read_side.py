@@ -45,8 +45,8 @@ class ReadSide:
         large for this host). Returns the messages it completed, in order; frames before a
         protocol error are returned too, and the error is in :attr:`broke`."""
         self.broke = None
-        if isinstance(result, BaseException):
-            self._fail(result)
+        if type(result) is not int:
+            self._fail(result)  # type: ignore[arg-type]
             return []
         if result == 0:
             self._end()

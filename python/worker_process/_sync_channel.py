@@ -94,9 +94,10 @@ class SyncChannel(CoreBacked):
         #: The channel's state (``read_error``, ``write_error``, …).
         self.core = ChannelCore(hup_is_broken=hup_is_broken)
         self.on_broken: Callable[[BaseException], None] | None = None
-        # read side, guarded by _recv_lock (it is read only when asked: it never pauses)
+        # read side: reading is guarded by _recv_lock; taking a message needs no lock. The
+        # socket is read only when a message is asked for, so the queue never pauses.
         self._recv_lock = _thread.allocate_lock()
-        self._inbox = MessageQueue()
+        self._inbox = MessageQueue(high=None)
         self._reads = ReadSide(decoder, self.core, self.peer_hung_up)
         self._large_next = False
         self.writer = writer = SyncWriter(sock, encoder, self.core, self._report)
@@ -152,7 +153,12 @@ class SyncChannel(CoreBacked):
             timeout = check_timeout("timeout", timeout)
             if timeout >= _POLL_MAX:
                 timeout = None
-        inbox = self._inbox
+        messages = self._inbox.messages
+        if messages:
+            try:
+                return messages.popleft()
+            except IndexError:  # another thread took it
+                pass
         if timeout is None:
             deadline = None
             acquired = self._recv_lock.acquire()
@@ -162,7 +168,7 @@ class SyncChannel(CoreBacked):
         if not acquired:
             raise TimeoutError(f"no message within {timeout} s")
         try:
-            while not inbox:
+            while not messages:
                 if self.core.read_done:
                     self._raise_read_state()
                 if deadline is None:
@@ -170,13 +176,19 @@ class SyncChannel(CoreBacked):
                     if self._large_next and decoder.buffered == 0 and decoder.state is _FRAMES:
                         self._read_large()
                         continue
-                    # _read_once(0), inlined: this is the per-batch path of every receiver
+                    # _read_once(0) and _take, inlined: the per-batch path of every receiver
                     result: int | BaseException
                     try:
                         result = self._recv_into(decoder.get_buffer())
                     except (OSError, MemoryError) as exc:
                         result = exc
-                    self._take(result)
+                    reads = self._reads
+                    payloads = reads.received(result)
+                    if payloads:
+                        messages.extend(payloads)
+                        self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
+                    if reads.broke is not None:
+                        self._report(reads.broke)
                 else:
                     # Out of time, still read what the kernel holds now (poll(0)): a timeout
                     # of 0 takes a message that has arrived.
@@ -184,7 +196,7 @@ class SyncChannel(CoreBacked):
                     if not wait_fd(self.fd, _POLLIN, left):
                         raise TimeoutError(f"no message within {timeout} s")
                     self._read_once(0)
-            return inbox.take()
+            return messages.popleft()
         finally:
             self._recv_lock.release()
 
@@ -210,11 +222,13 @@ class SyncChannel(CoreBacked):
         return result if type(result) is int else 0
 
     def _take(self, result: int | BaseException) -> None:
-        payloads = self._reads.received(result)
+        reads = self._reads
+        payloads = reads.received(result)
         if payloads:
             self._inbox.put(payloads)
             self._large_next = len(payloads[-1]) >= LARGE_PAYLOAD
-        self._report(self._reads.broke)
+        if reads.broke is not None:
+            self._report(reads.broke)
 
     def _read_large(self) -> None:
         """After a large payload: read the next header alone, and a large payload straight
