@@ -25,11 +25,12 @@ function track(worker) {
 
 /**
  * Start a fixture as a worker. Fixtures carry a non-.js extension so that the
- * test runner does not take them for test files; they run under this Node.js.
- * Call killRunning() from an afterEach hook.
+ * test runner does not take them for test files; they run under this Node.js,
+ * with options.execArgv (Node.js flags) before the script. Call killRunning() from an afterEach hook.
  */
 async function startFixture(name, args = [], options = {}) {
-  return track(await createWorker(process.execPath, [fixture(name), ...args], { isCommand: true, ...options }));
+  const { execArgv = [], ...rest } = options;
+  return track(await createWorker(process.execPath, [...execArgv, fixture(name), ...args], { isCommand: true, ...rest }));
 }
 
 /** Kill every tracked worker still running: a failed test must not leave workers behind. */
