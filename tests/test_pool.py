@@ -372,8 +372,9 @@ def test_close_and_terminate_leave_no_process_or_fd(api: str, how: str) -> None:
                     await busy
             assert len(pids) == 3 and all(gone(pid) for pid in pids)
             assert open_fds() == before
-            with pytest.raises(PoolError):
+            with pytest.raises(PoolError) as refused:
                 pool.submit(b"echo:late")
+            assert refused.value.reason == REFUSAL[how]
 
         run(main())
     else:
@@ -384,8 +385,13 @@ def test_close_and_terminate_leave_no_process_or_fd(api: str, how: str) -> None:
         getattr(pool, how)()
         assert len(pids) == 3 and all(gone(pid) for pid in pids)
         assert open_fds() == before
-        with pytest.raises(PoolError):
+        with pytest.raises(PoolError) as refused:
             pool.submit(b"echo:late")
+        assert refused.value.reason == REFUSAL[how]
+
+
+#: The reason a pool gives for refusing a request after ``close()``/``terminate()``.
+REFUSAL = {"close": "closed", "terminate": "terminated"}
 
 
 DRIVER = [sys.executable, str(WORKERS / "pool_driver.py")]
@@ -432,6 +438,23 @@ def test_parent_death_makes_every_worker_exit_1(api: str) -> None:
     assert {pid: report["reaped"][str(pid)]["code"] for pid in pids} == {pid: 1 for pid in pids}
 
 
+def test_a_cancelled_blocking_future_cancels_its_request(tmp_path: Path) -> None:
+    # Were the request to run anyway, its worker would create the marker and kill itself.
+    marker = tmp_path / "ran"
+    with sync.Pool(SYNC, size=1, concurrency=1, timeout=60) as pool:
+        busy = pool.submit(b"sleep:0.5:busy")
+        waiting = pool.submit(b"die-once:" + bytes(marker))
+        deadline = time.monotonic() + 10
+        while pool.queued != 1:  # handed to the pool, waiting for the busy worker
+            assert time.monotonic() < deadline, "the second request never reached the pool"
+            time.sleep(0.001)
+        pids = pool.pids
+        assert waiting.cancel()
+        assert busy.result(timeout=30) == b"busy"
+        assert pool.submit(b"echo:after").result(timeout=30) == b"after"
+        assert waiting.cancelled() and not marker.exists() and pool.pids == pids
+
+
 def test_a_bad_request_is_refused_before_it_reaches_a_worker() -> None:
     async def main() -> None:
         async with Pool(AIO, size=1) as pool:
@@ -447,11 +470,27 @@ def test_a_bad_request_is_refused_before_it_reaches_a_worker() -> None:
 
 
 def test_bad_options() -> None:
-    for options in ({"size": 0}, {"max_retries": -1}, {"timeout": 0}, {"concurrency": 0}):
+    for options in (
+        {"size": 0},
+        {"max_retries": -1},
+        {"timeout": 0},
+        {"concurrency": 0},
+        # create_worker's options are checked when the pool is made, not at its first start
+        {"handshake_timeout": -1},
+        {"max_message_size": -1},
+        {"stderr_tail": 0},
+        {"stderr_tail": 5, "stderr": subprocess.DEVNULL},
+    ):
         with pytest.raises(ValueError):
             Pool(AIO, **options)
         with pytest.raises(ValueError):
             sync.Pool(AIO, **options)
+
+
+@pytest.mark.parametrize("make", [Pool, sync.Pool], ids=["aio", "sync"])
+def test_a_misspelt_option_is_named_at_once(make: Any) -> None:
+    with pytest.raises(TypeError, match=r"^Pool\(\) got an unexpected keyword argument 'sizee'$"):
+        make(AIO, sizee=2)
 
 
 def test_public_names() -> None:

@@ -153,6 +153,20 @@ def record_settings(worker: object, check: bool, tail: StderrTail | None) -> Non
         _settings[worker] = Settings(check, tail)
 
 
+def check_tail(lines: object, stderr: object) -> None:
+    """The ``stderr_tail`` option, beside ``stderr``.
+
+    Raises:
+        ValueError: ``lines`` is neither None nor a positive integer, or both were given.
+    """
+    if lines is None:
+        return
+    if stderr is not None:
+        raise ValueError("give stderr or stderr_tail, not both")
+    if not isinstance(lines, int) or isinstance(lines, bool) or lines < 1:
+        raise ValueError(f"stderr_tail must be a positive number of lines; got {lines!r}")
+
+
 def open_stderr_tail(lines: int | None) -> tuple[StderrTail | None, int | None]:
     """For ``stderr_tail=lines``: the tail and the pipe's write end to give the worker as its
     stderr (the caller closes it once the worker started), or ``(None, None)``.
@@ -162,8 +176,7 @@ def open_stderr_tail(lines: int | None) -> tuple[StderrTail | None, int | None]:
     """
     if lines is None:
         return None, None
-    if not isinstance(lines, int) or isinstance(lines, bool) or lines < 1:
-        raise ValueError(f"stderr_tail must be a positive number of lines; got {lines!r}")
+    check_tail(lines, None)
     read_end, write_end = os.pipe()
     return StderrTail(read_end, lines), write_end
 
@@ -204,8 +217,7 @@ def spawn_with_tail(
     Raises:
         ValueError: both ``stderr`` and ``stderr_tail`` were given, or a bad ``lines``.
     """
-    if lines is not None and stderr is not None:
-        raise ValueError("give stderr or stderr_tail, not both")
+    check_tail(lines, stderr)
     tail, write_end = open_stderr_tail(lines)
     try:
         return start(stderr if write_end is None else write_end), tail

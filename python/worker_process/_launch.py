@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._checks import check_start
+from ._checks import check_size, check_start
 from ._codec import Decoder
-from ._exit_reason import spawn_with_tail
+from ._exit_reason import check_tail, spawn_with_tail
 from ._roles import Role
 from ._spawn import SpawnedChild, StdioSpec, start_worker
 from ._wire import MAX_PAYLOAD
@@ -22,7 +22,7 @@ from ._wire import MAX_PAYLOAD
 if TYPE_CHECKING:
     from ._exit_reason import StderrTail
 
-__all__ = ["DEFAULTS", "Launched", "WorkerOptions", "launch"]
+__all__ = ["DEFAULTS", "Launched", "WorkerOptions", "check_options", "launch"]
 
 
 class WorkerOptions(TypedDict, total=False):
@@ -107,6 +107,26 @@ class Launched:
     tail: StderrTail | None
 
 
+def check_options(options: Mapping[str, Any], caller: str) -> dict[str, Any]:
+    """``options`` (those of :class:`WorkerOptions`) with every default filled in, after the
+    checks that need nothing started: a pool runs them when it is made, not at its first
+    worker's start.
+
+    Raises:
+        TypeError: an option ``caller`` does not take.
+        ValueError: a time, ``max_message_size`` or ``stderr_tail`` out of range, or
+            ``stderr`` together with ``stderr_tail``.
+    """
+    unknown = sorted(options.keys() - DEFAULTS.keys())
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    given: dict[str, Any] = {**DEFAULTS, **options}
+    check_size(given["max_message_size"])
+    check_start(given["handshake_timeout"], given["max_duration"])
+    check_tail(given["stderr_tail"], given["stderr"])
+    return given
+
+
 def launch(
     file: str | os.PathLike[str], args: Sequence[str], options: Mapping[str, Any], caller: str
 ) -> Launched:
@@ -120,10 +140,7 @@ def launch(
             started).
         WorkerStartError: the program could not be started.
     """
-    unknown = sorted(options.keys() - DEFAULTS.keys())
-    if unknown:
-        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
-    given: dict[str, Any] = {**DEFAULTS, **options}
+    given = check_options(options, caller)
     decoder = Decoder(Role.PARENT, max_message_size=given["max_message_size"])
     handshake_timeout, max_duration = check_start(given["handshake_timeout"], given["max_duration"])
     (argv, sock, child), tail = spawn_with_tail(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._checks import check_count, check_limit
 from ._codec import BytesLike
 from ._errors import PayloadTooLargeError, PoolError, RequestTimeoutError
-from ._launch import WorkerOptions
+from ._launch import WorkerOptions, check_options
 from ._pool_stream import stream_results
 from ._pool_tasks import Slot, Task, TaskQueue, fail, retrieve
 from ._pool_workers import PoolWorkers
@@ -91,6 +91,10 @@ class Pool:
     A replacement that cannot start breaks the pool (no restart loop): waiting and later
     requests fail with :class:`PoolError` (``reason="broken"``, ``__cause__`` the start-up
     error).
+
+    Raises:
+        TypeError: an option neither the pool nor ``create_worker`` takes.
+        ValueError: an option's value out of range (checked here: nothing is started yet).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class Pool:
         remotes: Sequence[str | Sequence[str] | None] | None = None,
         **create_worker_options: Unpack[WorkerOptions],
     ) -> None:
+        check_options(create_worker_options, "Pool")
         self.size = check_count("size", size if size is not None else os.cpu_count() or 1, 1)
         self.max_retries = check_count("max_retries", max_retries, 0)
         self.timeout = check_limit("timeout", timeout)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import os
 import queue
 import threading
@@ -15,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._checks import check_count
 from ._codec import BytesLike
-from ._errors import PoolError
 from ._pool import UNSET, PoolOptions, check_payload
 from ._pool import Pool as AsyncPool
 
@@ -50,6 +51,11 @@ class Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ended = False
+        # Requests submitted, not yet handed to the pool on the loop's thread.
+        self._outbox: deque[tuple[BytesLike, concurrent.futures.Future[bytes], Any]] = deque()
+        self._handoff_due = False
+        # Guards the outbox, the hand-off flag and, with the pool ending, _ended.
+        self._outbox_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -112,21 +118,45 @@ class Pool:
         :class:`PoolError`, ...).
 
         Raises:
-            PoolError: the pool was closed or terminated.
+            PoolError: the pool was closed, terminated or is broken.
             TypeError, PayloadTooLargeError: as the asyncio ``submit``.
         """
         check_payload(data)
         if self._loop is None:
             self.start()
-        if self._ended:
-            raise PoolError("the pool is closed", reason="closed")
-        pool = self._pool
+        future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        with self._outbox_lock:
+            if self._ended:
+                raise self._pool._refusal()
+            self._outbox.append((data, future, timeout))
+            # One hop to the loop's thread per batch: requests submitted while a hand-off
+            # is already due go with it.
+            if not self._handoff_due:
+                self._handoff_due = True
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._hand_off)
+        return future
 
-        async def run() -> bytes:
-            return await pool.submit(data, timeout=timeout)
-
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(run(), self._loop)
+    def _hand_off(self) -> None:
+        """On the loop's thread: submit every request waiting in the outbox to the pool, its
+        outcome copied into its ``concurrent.futures`` future and a cancelled future's
+        request cancelled in the pool."""
+        with self._outbox_lock:
+            self._handoff_due = False
+            batch = list(self._outbox)
+            self._outbox.clear()
+        loop, pool = self._loop, self._pool
+        assert loop is not None
+        for data, target, timeout in batch:
+            if target.cancelled():
+                continue
+            try:
+                source = pool.submit(data, timeout=timeout)
+            except Exception as exc:  # refused: closed, terminated, broken
+                _settle(target, exc)
+                continue
+            source.add_done_callback(functools.partial(_copy_outcome, target))
+            target.add_done_callback(functools.partial(_cancel_later, loop, source))
 
     def map(
         self,
@@ -209,7 +239,10 @@ class Pool:
         finally:
             with self._lock:
                 if not self._ended:
-                    self._ended = True
+                    with self._outbox_lock:
+                        # No request is queued after this; one queued before was handed
+                        # off ahead of the stop below, and refused by the pool.
+                        self._ended = True
                     loop.call_soon_threadsafe(loop.stop)
                     assert thread is not None
                     thread.join()
@@ -225,3 +258,36 @@ class Pool:
 
     def __repr__(self) -> str:
         return repr(self._pool).replace("<Pool", "<sync.Pool", 1)
+
+
+def _copy_outcome(target: concurrent.futures.Future[bytes], source: asyncio.Future[bytes]) -> None:
+    """An asyncio done callback: ``source``'s outcome into the caller's ``target``."""
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        _settle(target, error)
+    else:
+        _settle(target, None, source.result())
+
+
+def _settle(
+    target: concurrent.futures.Future[bytes], error: BaseException | None, result: bytes = b""
+) -> None:
+    # InvalidStateError: the caller cancelled it meanwhile.
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        if error is None:
+            target.set_result(result)
+        else:
+            target.set_exception(error)
+
+
+def _cancel_later(
+    loop: asyncio.AbstractEventLoop, source: asyncio.Future[bytes], _: object
+) -> None:
+    """A ``concurrent.futures`` done callback: the caller cancelled the future, so cancel its
+    request in the pool (from any thread; nothing to do once the loop is gone)."""
+    if source.done():
+        return
+    # A closed loop: the pool ended and failed the request already.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(source.cancel)
