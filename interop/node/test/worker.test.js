@@ -211,7 +211,12 @@ test('a parent sending in a loop while its worker sends 1000 messages and exits 
     await within(10000, 'lifetime', worker.lifetime);
     checkBurst(messages, count);
     const { error } = await within(5000, 'a send to fail', sending);
-    assert.ok(['EPIPE', 'ECONNRESET', 'ERR_CHANNEL_CLOSED', 'ERR_STREAM_DESTROYED'].includes(error.code), String(error));
+    // Which error the first failed send gets depends on timing: the write
+    // itself failed (EPIPE, ECONNRESET), or the socket was destroyed at the
+    // worker's end with the write still queued (ERR_STREAM_DESTROYED; Node.js 24
+    // reports a write libuv already held as ECANCELED), or the send came after.
+    const codes = ['EPIPE', 'ECONNRESET', 'ECANCELED', 'ERR_CHANNEL_CLOSED', 'ERR_STREAM_DESTROYED'];
+    assert.ok(codes.includes(error.code), String(error));
   }
 });
 
